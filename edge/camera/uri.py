@@ -1,0 +1,64 @@
+"""Parse the ``camera.source`` string. Pure: no device or network is touched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+SourceKind = Literal["picamera2", "v4l2", "rtsp", "file"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """A parsed camera source: its kind and what to open (device path/index, URL or path)."""
+
+    kind: SourceKind
+    target: str
+
+    def redacted(self) -> str:
+        """The source as it may be logged: credentials in an RTSP URL are masked."""
+        if self.kind != "rtsp":
+            return f"{self.kind}:{self.target}"
+        parts = urlsplit(self.target)
+        if parts.password is None and parts.username is None:
+            return self.target
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        return parts._replace(netloc=f"***@{host}").geturl()
+
+
+_HINT = (
+    "use one of: 'picamera2', 'v4l2:/dev/video0', a device index such as '0', "
+    "'rtsp://host:554/stream', 'file:/path/video.mp4' or 'file:/path/folder_of_images'"
+)
+
+
+def parse_source(source: str) -> SourceSpec:
+    """Return the :class:`SourceSpec` for ``source``; raise ``ValueError`` naming the fix."""
+    text = source.strip()
+    if not text:
+        raise ValueError(f"camera.source is empty; {_HINT}")
+    if text == "picamera2":
+        return SourceSpec("picamera2", "")
+    if text.isdigit():
+        return SourceSpec("v4l2", text)
+    if text.startswith("v4l2:"):
+        target = text.removeprefix("v4l2:")
+        if not (target.isdigit() or target.startswith("/dev/")):
+            raise ValueError(f"v4l2 source {text!r} must name /dev/videoN or an index; {_HINT}")
+        return SourceSpec("v4l2", target)
+    if text.startswith(("rtsp://", "rtsps://")):
+        parts = urlsplit(text)
+        if not parts.hostname:
+            raise ValueError(f"RTSP URL {SourceSpec('rtsp', text).redacted()!r} has no host")
+        return SourceSpec("rtsp", text)
+    if text.startswith("file:"):
+        target = text.removeprefix("file:")
+        if target.startswith("//"):
+            target = target[2:]
+        if not target:
+            raise ValueError(f"file source {text!r} has no path; {_HINT}")
+        return SourceSpec("file", target)
+    raise ValueError(f"unknown camera.source {text!r}; {_HINT}")

@@ -1,0 +1,1 @@
+"""Inference stage: model manifest and loader, LiteRT runtime, face detector, classifier."""

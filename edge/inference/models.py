@@ -1,0 +1,183 @@
+"""The model manifest (``models/manifest.toml``) and a loader that checks what it loads.
+
+At start-up every model file is hashed and compared with the manifest, and the built
+interpreter's input/output shapes, dtypes and quantization are compared with it too; any
+difference stops the service with a message that names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.inference.runtime import Interpreter, as_int, make_interpreter
+
+
+class ModelError(RuntimeError):
+    """A model file or the manifest is missing, corrupt, or does not match."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preprocess:
+    """``y = (x * scale + offset) * multiply`` on uint8 pixels after colour and resize."""
+
+    color: str
+    resize: str
+    scale: float
+    offset: float
+    multiply: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quant:
+    scale: float
+    zero_point: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One manifest entry."""
+
+    model_id: str
+    kind: str
+    path: Path
+    sha256: str
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    output_dtype: str
+    preprocess: Preprocess
+    labels: tuple[str, ...]
+    input_quant: Quant | None
+    output_quant: Quant | None
+    temperature: float
+    extra: dict[str, Any]
+
+    @property
+    def short_id(self) -> str:
+        """Model id plus the first 12 hex digits of its sha256, as published in payloads."""
+        return f"{self.model_id}@{self.sha256[:12]}"
+
+
+def bundled_models_dir() -> Path:
+    """The models shipped with the project: the source checkout's, else the installed copy."""
+    checkout = Path(__file__).resolve().parents[2] / "models"
+    if (checkout / "manifest.toml").is_file():
+        return checkout
+    return Path(sys.prefix) / "share" / "edge-emotion" / "models"
+
+
+def _quant(raw: Any) -> Quant | None:
+    if raw is None:
+        return None
+    return Quant(float(raw["scale"]), int(raw["zero_point"]))
+
+
+def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
+    """Parse ``manifest.toml`` in ``models_dir``."""
+    path = models_dir / "manifest.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(
+            f"model manifest not found: {path}; set models.dir to the folder holding "
+            "manifest.toml, or reinstall the package"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"model manifest {path} is not valid TOML: {exc}") from None
+    specs: dict[str, ModelSpec] = {}
+    for model_id, entry in data.get("models", {}).items():
+        try:
+            pre = entry["preprocess"]
+            specs[model_id] = ModelSpec(
+                model_id=model_id,
+                kind=str(entry["kind"]),
+                path=models_dir / str(entry["file"]),
+                sha256=str(entry["sha256"]),
+                input_shape=tuple(int(x) for x in entry["input_shape"]),
+                input_dtype=str(entry["input_dtype"]),
+                output_dtype=str(entry["output_dtype"]),
+                preprocess=Preprocess(
+                    str(pre["color"]),
+                    str(pre.get("resize", "auto")),
+                    float(pre["scale"]),
+                    float(pre["offset"]),
+                    float(pre["multiply"]),
+                ),
+                labels=tuple(str(x) for x in entry.get("labels", ())),
+                input_quant=_quant(entry.get("input_quant")),
+                output_quant=_quant(entry.get("output_quant")),
+                temperature=float(entry.get("temperature", 1.0)),
+                extra={k: v for k, v in entry.items() if k in ("anchors", "outputs", "score_clip")},
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"manifest {path}: entry {model_id!r} is malformed: {exc}") from None
+    return specs
+
+
+def get_spec(models_dir: Path, model_id: str, kind: str) -> ModelSpec:
+    """The manifest entry ``model_id``, which must be of ``kind``."""
+    specs = read_manifest(models_dir)
+    if model_id not in specs:
+        known = ", ".join(sorted(k for k, s in specs.items() if s.kind == kind))
+        raise ModelError(
+            f"model {model_id!r} is not in {models_dir / 'manifest.toml'}; "
+            f"{kind} models available: {known}"
+        )
+    spec = specs[model_id]
+    if spec.kind != kind:
+        raise ModelError(f"model {model_id!r} is a {spec.kind}, not a {kind}")
+    return spec
+
+
+def _read_verified(spec: ModelSpec) -> bytes:
+    try:
+        content = spec.path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(
+            f"model file missing: {spec.path} (model {spec.model_id}); "
+            "rebuild it with `python models/build.py` or reinstall the package"
+        ) from None
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != spec.sha256:
+        raise ModelError(
+            f"model file {spec.path} has sha256 {digest}, the manifest expects {spec.sha256}: "
+            "the file is corrupt or was replaced; rebuild it with `python models/build.py`"
+        )
+    return content
+
+
+def _check_tensor(spec: ModelSpec, what: str, detail: dict[str, Any], dtype: str) -> None:
+    got = np.dtype(detail["dtype"]).name
+    if got != dtype:
+        raise ModelError(f"{spec.path.name}: {what} dtype is {got}, manifest says {dtype}")
+
+
+def load_model(spec: ModelSpec, threads: int) -> Interpreter:
+    """Verify the file's sha256, build its interpreter once, check tensors against the spec."""
+    interpreter = make_interpreter(_read_verified(spec), threads)
+    inp = interpreter.get_input_details()[0]
+    shape = tuple(as_int(x) for x in inp["shape"])
+    if shape != spec.input_shape:
+        raise ModelError(f"{spec.path.name}: input shape {shape}, manifest says {spec.input_shape}")
+    _check_tensor(spec, "input", inp, spec.input_dtype)
+    for out in interpreter.get_output_details():
+        _check_tensor(spec, "output", out, spec.output_dtype)
+    for what, detail, quant in (
+        ("input", inp, spec.input_quant),
+        ("output", interpreter.get_output_details()[0], spec.output_quant),
+    ):
+        if quant is None:
+            continue
+        scale, zero = detail["quantization"]
+        if not np.isclose(scale, quant.scale, rtol=1e-6) or int(zero) != quant.zero_point:
+            raise ModelError(
+                f"{spec.path.name}: {what} quantization ({scale}, {zero}) differs from the "
+                f"manifest ({quant.scale}, {quant.zero_point})"
+            )
+    return interpreter

@@ -1,0 +1,1 @@
+"""Publishing stage: payload encoding (pure), sequence numbers, and the MQTT client."""

@@ -1,0 +1,141 @@
+"""Small frozen records passed between the pipeline stages.
+
+Stages exchange these, never tuples or dicts. Nothing here leaves the process except
+:class:`Window`, and only through :mod:`edge.publish.payloads`, which decides which of its
+fields go on the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+#: Expression labels in the order every classifier in the manifest emits them.
+EXPRESSIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+#: Valence weight of each expression (positive = pleasant display). Used for the window's
+#: ``valence``; a coarse, documented convention, not a measurement of feeling.
+VALENCE_WEIGHTS: dict[str, float] = {
+    "angry": -1.0,
+    "disgust": -1.0,
+    "fear": -1.0,
+    "happy": 1.0,
+    "sad": -1.0,
+    "surprise": 0.0,
+    "neutral": 0.0,
+}
+
+FloatArray = npt.NDArray[np.float32]
+ImageArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One camera frame, held in memory only.
+
+    ``image`` is an RGB ``uint8`` array (H x W x 3). ``t_s`` is the monotonic capture time in
+    seconds; ``index`` counts frames delivered by the source since it opened.
+    """
+
+    image: ImageArray
+    t_s: float
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Axis-aligned box in pixels of the frame it was found in."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return max(0.0, self.x1 - self.x0)
+
+    @property
+    def height(self) -> float:
+        return max(0.0, self.y1 - self.y0)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+
+    def iou(self, other: Box) -> float:
+        ix = max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+        iy = max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A face found by the detector: box, score and the two eye centres (pixels)."""
+
+    box: Box
+    score: float
+    left_eye: tuple[float, float]
+    right_eye: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A detected face with its expression probabilities (``EXPRESSIONS`` order)."""
+
+    detection: Detection
+    probs: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackObservation:
+    """What the tracker reports about one live track for one processed frame.
+
+    ``track_id`` is ephemeral and never leaves the process. ``dt_s`` is the time this track
+    was seen since the previous processed frame (0 on the first frame it appears).
+    """
+
+    track_id: int
+    smoothed: tuple[float, ...]
+    dt_s: float
+    age_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrackUpdate:
+    """The tracker's output for one processed frame."""
+
+    t_s: float
+    observations: tuple[TrackObservation, ...]
+    ended: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Aggregated, anonymous summary of one tumbling window.
+
+    Times are UNIX seconds (UTC). When ``suppressed`` is true (fewer than k distinct faces),
+    ``expressions``, ``dominant`` and ``valence`` are ``None``.
+    """
+
+    start_s: float
+    end_s: float
+    faces: int
+    mean_faces_present: float
+    median_dwell_s: float | None
+    expressions: dict[str, float] | None
+    dominant: str | None
+    dominant_counts: dict[str, int] | None
+    valence: float | None
+    confidence: float | None
+    frames: int
+    suppressed: bool
+    partial: bool
