@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from importlib import resources
@@ -73,17 +75,56 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args.config)
     _setup_logging(args.log_level or config.logging.level)
     from edge.app import device_id, run_pipeline, state_dir
+    from edge.health import ServiceHealth
     from edge.publish.mqtt import MqttPublisher
     from edge.publish.payloads import Topics
     from edge.publish.seq import SeqStore
+    from edge.sdnotify import SystemdNotifier
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     seq = SeqStore(state_dir(config) / "seq")
     topics = Topics(config.mqtt.topic_prefix, device_id(config))
-    with MqttPublisher(config.mqtt, topics) as publisher:
-        run_pipeline(config, stop=stop, sinks=[publisher], seq=seq)
+    with ExitStack() as stack:
+        notifier = stack.enter_context(SystemdNotifier.from_env(os.environ))
+        publisher = stack.enter_context(MqttPublisher(config.mqtt, topics))
+        progress = _Progress(publisher)
+        health = ServiceHealth(notifier, progress.describe)
+        run_pipeline(
+            config,
+            stop=stop,
+            sinks=[publisher],
+            seq=seq,
+            on_ready=health.ready,
+            on_tick=lambda p: progress.update(p, health),
+        )
+        health.stopping()
     return EXIT_OK
+
+
+class _Progress:
+    """Frame rate and delivery state for systemd's STATUS= line."""
+
+    def __init__(self, publisher: Any) -> None:
+        self._publisher = publisher
+        self._frames = 0
+        self._windows = 0
+        self._t0 = time.monotonic()
+        self._f0 = 0
+
+    def update(self, pipeline: Any, health: Any) -> None:
+        self._frames = pipeline.frames
+        self._windows = pipeline.windows
+        health.tick()
+
+    def describe(self) -> str:
+        now = time.monotonic()
+        fps = (self._frames - self._f0) / max(now - self._t0, 1e-3)
+        self._t0, self._f0 = now, self._frames
+        mqtt = "connected" if self._publisher.connected else "disconnected"
+        return (
+            f"fps={fps:.1f} windows={self._windows} mqtt={mqtt} unacked={self._publisher.unacked}"
+        )
 
 
 class _PrintSink:
@@ -216,15 +257,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Verbs implemented in their own modules: (verb, module, help). Each module provides
+#: ``add_arguments(parser)`` and ``run(args) -> int`` and must be cheap to import (heavy
+#: imports go inside ``run``). Add a line here to add a verb.
+PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
+    ("provision", "edge.provision.cli", "write first-boot files to an SD card or image"),
+)
+
+
 def _add_optional_verbs(verbs: Any) -> None:
-    """Verbs whose modules live in their own packages (imported lazily when run)."""
-    try:
-        from edge.provision import cli as provision_cli
-    except ImportError:
-        return
-    prov = verbs.add_parser("provision", help="write first-boot files to an SD card or image")
-    provision_cli.add_arguments(prov)
-    prov.set_defaults(func=provision_cli.run)
+    import importlib
+
+    for verb, module_name, help_text in PLUGGED_VERBS:
+        module = importlib.import_module(module_name)
+        parser = verbs.add_parser(verb, help=help_text)
+        module.add_arguments(parser)
+        parser.set_defaults(func=module.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,7 +124,7 @@ class TrackingConfig(_Strict):
         default=0.4, description="EMA weight of the newest frame's probabilities (1 = none)."
     )
     min_seen_s: Annotated[float, Field(ge=0, le=60)] = Field(
-        default=0.0,
+        default=0.5,
         description="A track counts as a face in a window only after being seen this long.",
     )
 

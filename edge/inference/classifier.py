@@ -45,8 +45,12 @@ class ExpressionClassifier:
     def input_size(self) -> int:
         return self._size
 
-    def align(self, gray: ImageArray, detection: Detection) -> ImageArray:
-        """Rotate the face upright on the eye line and crop it into the model-sized buffer."""
+    def alignment_matrix(self, detection: Detection) -> np.ndarray:
+        """2x3 affine map from crop pixels to frame pixels: eye line level, face centred.
+
+        Crop pixel (u, v) samples the frame at ``centre + R(angle) * step * (u - h, v - h)``
+        where ``h`` is the crop's centre and ``step`` the frame pixels per crop pixel.
+        """
         (ax, ay), (bx, by) = sorted((detection.right_eye, detection.left_eye))
         angle = math.atan2(by - ay, bx - ax)  # 0 when the eyes are level; never upside down
         cx, cy = detection.box.center
@@ -54,11 +58,14 @@ class ExpressionClassifier:
         step = side / self._size
         cos, sin = math.cos(angle) * step, math.sin(angle) * step
         half = self._size / 2.0 - 0.5
-        # output pixel (u, v) samples source (cx, cy) + R(angle) * step * (u - half, v - half)
-        matrix = np.array(
+        return np.array(
             [[cos, -sin, cx - cos * half + sin * half], [sin, cos, cy - sin * half - cos * half]],
             dtype=np.float64,
         )
+
+    def align(self, gray: ImageArray, detection: Detection) -> ImageArray:
+        """Rotate the face upright on the eye line and crop it into the model-sized buffer."""
+        matrix = self.alignment_matrix(detection)
         cv2.warpAffine(
             gray,
             matrix,

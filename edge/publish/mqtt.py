@@ -32,7 +32,9 @@ class MqttPublisher:
         self._topics = topics
         self._connected = threading.Event()
         self._state = "new"
-        self._pending: list[mqtt.MQTTMessageInfo] = []
+        self._lock = threading.RLock()
+        self._acked = threading.Condition(self._lock)
+        self._unacked: set[int] = set()
         client_id = config.client_id or f"edge-{topics.device_id}"
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
@@ -42,6 +44,7 @@ class MqttPublisher:
         self._client.will_set(topics.status, STATUS_OFFLINE, qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
 
     @property
     def connected(self) -> bool:
@@ -65,25 +68,38 @@ class MqttPublisher:
         """Block until the first connection is up, at most ``timeout_s``."""
         return self._connected.wait(timeout_s)
 
+    @property
+    def unacked(self) -> int:
+        """Messages handed to paho and not yet acknowledged by the broker."""
+        with self._lock:
+            return len(self._unacked)
+
     def send(self, message: OutboundMessage) -> None:
         """Queue one message; paho's thread delivers it when connected."""
-        info = self._client.publish(
-            message.topic, message.payload, qos=message.qos, retain=message.retain
-        )
-        self._pending = [m for m in self._pending if not m.is_published()]
-        self._pending.append(info)
+        with self._lock:
+            info = self._client.publish(
+                message.topic, message.payload, qos=message.qos, retain=message.retain
+            )
+            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                log.warning("MQTT queue full (%d): window dropped", MAX_QUEUED_MESSAGES)
+            elif message.qos > 0:
+                self._unacked.add(info.mid)
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every queued message is acknowledged; False if ``timeout_s`` passed."""
+        with self._acked:
+            return self._acked.wait_for(lambda: not self._unacked, timeout_s)
 
     def close(self, timeout_s: float) -> None:
         """Flush queued windows (bounded by ``timeout_s``), publish ``offline``, disconnect."""
-        deadline_each = max(0.1, timeout_s / 2)
+        half = max(0.1, timeout_s / 2)
         if self._connected.is_set():
-            for info in self._pending:
-                _wait(info, deadline_each / max(1, len(self._pending)))
+            self.flush(half)
             offline = self._client.publish(self._topics.status, STATUS_OFFLINE, qos=1, retain=True)
-            _wait(offline, deadline_each)
-        elif self._pending:
+            _wait(offline, half)
+        if self.unacked:
             log.warning(
-                "broker unreachable at shutdown: %d window(s) not delivered", len(self._pending)
+                "MQTT broker unreachable at shutdown: %d message(s) not delivered", self.unacked
             )
         self._client.disconnect()
         self._client.loop_stop()
@@ -102,6 +118,13 @@ class MqttPublisher:
         client.publish(self._topics.status, STATUS_ONLINE, qos=1, retain=True)
         self._connected.set()
         self._set_state("connected", "")
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
+    ) -> None:
+        with self._acked:
+            self._unacked.discard(mid)
+            self._acked.notify_all()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any

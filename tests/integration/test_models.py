@@ -1,0 +1,118 @@
+"""Model loading: sha256 and tensor checks, and the real models on a real face."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import Config
+from edge.inference.analyzer import FaceAnalyzer
+from edge.inference.classifier import ExpressionClassifier
+from edge.inference.models import ModelError, bundled_models_dir, get_spec, load_model, read_manifest
+from edge.types import EXPRESSIONS
+
+pytestmark = pytest.mark.integration
+SAMPLE = Path(__file__).resolve().parents[2] / "edge" / "data" / "sample.mp4"
+
+
+def sample_frame(index: int) -> np.ndarray:
+    cap = cv2.VideoCapture(str(SAMPLE))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+
+def test_every_manifest_model_loads_and_matches() -> None:
+    """Every model in the manifest passes its sha256, shape, dtype and quantization checks."""
+    specs = read_manifest(bundled_models_dir())
+    assert {"blazeface_full_range", "blazeface_short_range", "fer_mini_xception_int8"} <= set(specs)
+    for spec in specs.values():
+        load_model(spec, threads=1)
+
+
+def test_default_classifier_is_full_integer() -> None:
+    """The default expression model takes and returns int8 (full-integer quantization)."""
+    spec = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    assert (spec.input_dtype, spec.output_dtype) == ("int8", "int8")
+    assert spec.labels == EXPRESSIONS
+
+
+def _copy_models(tmp_path: Path) -> Path:
+    dest = tmp_path / "models"
+    shutil.copytree(bundled_models_dir(), dest, ignore=shutil.ignore_patterns("train", "*.py"))
+    return dest
+
+
+def test_corrupt_model_file_is_refused(tmp_path: Path) -> None:
+    """A model file whose sha256 differs from the manifest stops start-up with the fix."""
+    models = _copy_models(tmp_path)
+    path = models / "fer_mini_xception_int8.tflite"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"sha256.*models/build.py"):
+        load_model(get_spec(models, "fer_mini_xception_int8", "classifier"), threads=1)
+
+
+def test_missing_model_file_is_explained(tmp_path: Path) -> None:
+    """A missing model file names the file and how to rebuild it."""
+    models = _copy_models(tmp_path)
+    (models / "face_detection_full_range.tflite").unlink()
+    with pytest.raises(ModelError, match="model file missing"):
+        load_model(get_spec(models, "blazeface_full_range", "detector"), threads=1)
+
+
+def test_manifest_shape_mismatch(tmp_path: Path) -> None:
+    """A manifest whose input shape disagrees with the file is reported, not guessed around."""
+    models = _copy_models(tmp_path)
+    manifest = models / "manifest.toml"
+    manifest.write_text(manifest.read_text().replace("[1, 64, 64, 1]", "[1, 48, 48, 1]", 1))
+    with pytest.raises(ModelError, match="input shape"):
+        load_model(get_spec(models, "fer_mini_xception_int8", "classifier"), threads=1)
+
+
+def test_unknown_model_id_lists_alternatives() -> None:
+    """Asking for a model id that is not in the manifest lists the available ones."""
+    with pytest.raises(ModelError, match="blazeface_short_range"):
+        get_spec(bundled_models_dir(), "yolo", "detector")
+
+
+def test_kind_mismatch() -> None:
+    """A classifier id used as the detector is refused."""
+    with pytest.raises(ModelError, match="not a detector"):
+        get_spec(bundled_models_dir(), "fer_mini_xception_int8", "detector")
+
+
+def test_real_models_find_and_classify_the_sample_faces() -> None:
+    """On a frame of the bundled clip, three faces are found and each reads as smiling."""
+    analyzer = FaceAnalyzer.from_config(Config())
+    faces = analyzer.analyze(sample_frame(70))
+    assert len(faces) == 3
+    for face in faces:
+        assert sum(face.probs) == pytest.approx(1.0, abs=1e-5)
+        assert EXPRESSIONS[int(np.argmax(face.probs))] == "happy"
+        assert face.detection.box.width > 40
+
+
+@pytest.mark.parametrize("angle_deg", [-25.0, 0.0, 25.0])
+def test_alignment_levels_the_eye_line(angle_deg: float) -> None:
+    """In the aligned crop of a tilted face the two eyes sit on one row, and it still smiles."""
+    analyzer = FaceAnalyzer.from_config(Config())
+    frame = sample_frame(30)
+    h, w = frame.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle_deg, 1.0)
+    tilted = np.asarray(cv2.warpAffine(frame, rot, (w, h)), dtype=np.uint8)
+    det = max(analyzer.detector.detect(tilted), key=lambda d: d.box.area)
+    clf: ExpressionClassifier = analyzer.classifier
+    to_crop = cv2.invertAffineTransform(clf.alignment_matrix(det))
+    eyes = np.array([[*det.right_eye, 1.0], [*det.left_eye, 1.0]]) @ to_crop.T
+    assert abs(eyes[0, 1] - eyes[1, 1]) < 0.5  # same row, to half a crop pixel
+    assert 0 < eyes[:, 0].min() < eyes[:, 0].max() < clf.input_size  # both inside, apart
+    gray = np.asarray(cv2.cvtColor(tilted, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    assert EXPRESSIONS[int(np.argmax(clf.classify(gray, det)))] == "happy"
