@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.dp import LaplaceMechanism
 from edge.types import EXPRESSIONS, VALENCE_WEIGHTS, TrackUpdate, Window
 
 
@@ -41,8 +42,15 @@ class _Open:
 class Aggregator:
     """Accumulates :class:`TrackUpdate` records and closes :class:`Window` summaries."""
 
-    def __init__(self, window_s: float, min_faces: int, min_seen_s: float) -> None:
+    def __init__(
+        self,
+        window_s: float,
+        min_faces: int,
+        min_seen_s: float,
+        dp: LaplaceMechanism | None = None,
+    ) -> None:
         self._window_s = window_s
+        self._dp = dp
         self._min_faces = min_faces
         self._min_seen_s = min_seen_s
         self._labels = EXPRESSIONS
@@ -120,7 +128,7 @@ class Aggregator:
             partial=partial,
         )
         if suppressed or not tracks:
-            return base
+            return base if self._dp is None else self._dp.release(base, None)
         profiles = np.stack(
             [t.weighted / t.time_s if t.time_s > 0 else t.plain / t.frames for t in tracks]
         )
@@ -132,7 +140,7 @@ class Aggregator:
         counts = dict.fromkeys(self._labels, 0)
         for row in profiles:
             counts[self._labels[int(np.argmax(row))]] += 1
-        return Window(
+        exact = Window(
             start_s=base.start_s,
             end_s=base.end_s,
             faces=faces,
@@ -147,3 +155,5 @@ class Aggregator:
             suppressed=False,
             partial=partial,
         )
+        # k-anonymity above is decided on the exact count; DP noise (if on) comes last.
+        return exact if self._dp is None else self._dp.release(exact, profiles)

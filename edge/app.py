@@ -20,15 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from edge.aggregate import Aggregator
 from edge.camera import LatestFrameSource, open_source
 from edge.config import Config
+from edge.dp import LaplaceMechanism
 from edge.inference.analyzer import FaceAnalyzer
+from edge.privacy import PrivacyFilter
 from edge.publish.payloads import ModelIds, OutboundMessage, Topics, window_message
-from edge.publish.seq import SeqStore
+from edge.publish.seq import SeqSource
 from edge.state import prepare_state_dir, resolve_state_dir
 from edge.tracking import Tracker
-from edge.types import Window
+from edge.types import Frame, Window
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,13 @@ class Sink(Protocol):
     """Where window messages go (MQTT, stdout in the demo, a list in tests)."""
 
     def send(self, message: OutboundMessage) -> None: ...
+
+
+class FrameReader(Protocol):
+    """What :meth:`Pipeline.step` reads frames from: the threaded camera source, or
+    ``edge bench``'s unpaced reader."""
+
+    def read(self, timeout_s: float) -> Frame | None: ...
 
 
 class Clock(Protocol):
@@ -86,16 +97,24 @@ class Pipeline:
         self,
         config: Config,
         analyzer: FaceAnalyzer,
-        seq: SeqStore,
+        seq: SeqSource,
         sinks: Sequence[Sink],
         clock: Clock,
+        *,
+        rng: np.random.Generator | None = None,
     ) -> None:
         self._config = config
         self.analyzer = analyzer
+        self.privacy = PrivacyFilter(config.privacy)
         self.tracker = Tracker(config.tracking)
         self.aggregator = Aggregator(
-            config.aggregation.window_s, config.privacy.min_faces, config.tracking.min_seen_s
+            config.aggregation.window_s,
+            config.privacy.min_faces,
+            config.tracking.min_seen_s,
+            dp=LaplaceMechanism.from_config(config.privacy.dp, rng),
         )
+        #: True when differential privacy is on: no exact live count may leave the device.
+        self.exact_counts_withheld = config.privacy.dp.epsilon is not None
         self.topics = Topics(config.mqtt.topic_prefix, device_id(config))
         self.models = ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
         self._seq = seq
@@ -103,22 +122,50 @@ class Pipeline:
         self._clock = clock
         self.frames = 0
         self.windows = 0
+        #: The open frame source (for telemetry), set by :func:`run_pipeline`.
+        self.source: LatestFrameSource | None = None
+        self._gate: Callable[[], bool] | None = None
+        self._analysing = True
 
-    def step(self, source: LatestFrameSource) -> None:
+    def set_gate(self, gate: Callable[[], bool] | None) -> None:
+        """Remote pause: while ``gate()`` is false no frame is analysed and no window is
+        published; pausing publishes the open window as ``partial``, resuming opens a new one."""
+        self._gate = gate
+        self._analysing = gate is None or gate()
+
+    def _analysis_on(self, now: float) -> bool:
+        on = self._gate is None or self._gate()
+        if on != self._analysing:
+            self._analysing = on
+            if on:
+                self.aggregator.flush(now)  # only paused time: nothing was analysed in it
+                self.tracker = Tracker(self._config.tracking)
+                self.aggregator.start(now)
+                log.info("analysis resumed")
+            else:
+                self._emit(self.aggregator.flush(now))
+                log.info("analysis paused: no frame is analysed until it is resumed")
+        return on
+
+    def step(self, source: FrameReader) -> None:
         """Process the newest frame if one arrives within ``FRAME_WAIT_S``; close windows."""
         frame = source.read(FRAME_WAIT_S)
         now = self._clock.wall()
+        if not self._analysis_on(now):
+            return
         if frame is None:
             self._emit(self.aggregator.poll(now))
             return
-        faces = self.analyzer.analyze(frame.image)
+        image = self.privacy.prepare(frame.image)  # masks blacked out before detection
+        faces = self.analyzer.analyze(image, keep=self.privacy.admits)
         update = self.tracker.update(faces, frame.t_s)
         self.frames += 1
         self._emit(self.aggregator.observe(update, now))
 
     def finish(self) -> None:
         """Publish the open window as ``partial`` (shutdown or end of file)."""
-        self._emit(self.aggregator.flush(self._clock.wall()))
+        if self._analysing:
+            self._emit(self.aggregator.flush(self._clock.wall()))
 
     def _emit(self, window: Window | None) -> None:
         if window is None:
@@ -149,10 +196,11 @@ def run_pipeline(
     *,
     stop: threading.Event,
     sinks: Sequence[Sink],
-    seq: SeqStore,
+    seq: SeqSource,
     clock: Clock | None = None,
     on_ready: Callable[[], None] | None = None,
     on_tick: Callable[[Pipeline], None] | None = None,
+    analysis: Callable[[], bool] | None = None,
 ) -> RunResult:
     """Run until ``stop`` is set or a non-looping file source ends."""
     clock = clock or SystemClock()
@@ -160,6 +208,8 @@ def run_pipeline(
     pipeline = Pipeline(config, analyzer, seq, sinks, clock)
     with ExitStack() as stack:
         source = stack.enter_context(open_source(config.camera))
+        pipeline.source = source
+        pipeline.set_gate(analysis)
         pipeline.aggregator.start(clock.wall())
         if on_ready is not None:
             on_ready()

@@ -66,9 +66,20 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     print(
         f"{args.path}: OK (device {device_id(config)}, source {config.camera.source}, "
         f"broker {config.mqtt.host}:{config.mqtt.port}, window {config.aggregation.window_s:g} s, "
-        f"k={config.privacy.min_faces})"
+        f"k={config.privacy.min_faces}, {_mqtt_security(config)})"
     )
     return EXIT_OK
+
+
+def _mqtt_security(config: Config) -> str:
+    """TLS and login as a phrase for `config check`; names files, never a password."""
+    mqtt = config.mqtt
+    tls = "no TLS"
+    if mqtt.tls.enabled:
+        tls = "TLS without host-name check" if mqtt.tls.insecure else "TLS"
+    user = f"user {mqtt.username!r}" if mqtt.username else "no user name"
+    source = mqtt.password_file or "$CREDENTIALS_DIRECTORY/mqtt_password if present"
+    return f"MQTT {mqtt.protocol}, {tls}, {user}, password from {source}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -76,27 +87,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     _setup_logging(args.log_level or config.logging.level)
     from edge.app import device_id, run_pipeline, state_dir
     from edge.health import ServiceHealth
-    from edge.publish.mqtt import MqttPublisher
     from edge.publish.payloads import Topics
-    from edge.publish.seq import SeqStore
+    from edge.publish.service import open_service
     from edge.sdnotify import SystemdNotifier
 
     stop = threading.Event()
     _install_stop_handlers(stop)
-    seq = SeqStore(state_dir(config) / "seq")
     topics = Topics(config.mqtt.topic_prefix, device_id(config))
     with ExitStack() as stack:
         notifier = stack.enter_context(SystemdNotifier.from_env(os.environ))
-        publisher = stack.enter_context(MqttPublisher(config.mqtt, topics))
-        progress = _Progress(publisher)
+        # Outbox (with seq), publisher, remote pause, HA discovery, telemetry: edge.publish.
+        mqtt = open_service(config, state_dir(config), topics, stack=stack)
+        progress = _Progress(mqtt.publisher)
         health = ServiceHealth(notifier, progress.describe)
+
+        def on_tick(pipeline: Any) -> None:
+            progress.update(pipeline, health)
+            mqtt.tick(pipeline)
+
         run_pipeline(
             config,
             stop=stop,
-            sinks=[publisher],
-            seq=seq,
+            sinks=[mqtt.publisher],
+            seq=mqtt.outbox,
             on_ready=health.ready,
-            on_tick=lambda p: progress.update(p, health),
+            on_tick=on_tick,
+            analysis=mqtt.analysis_enabled,
         )
         health.stopping()
     return EXIT_OK
@@ -158,17 +174,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge.app import device_id, run_pipeline
     from edge.publish.mqtt import MqttPublisher
     from edge.publish.payloads import Topics
-    from edge.publish.seq import SeqStore
+    from edge.publish.service import open_outbox
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
         sinks: list[Any] = [_PrintSink()]
+        outbox = open_outbox(config, tmp, stack)
         if args.mqtt:
             topics = Topics(config.mqtt.topic_prefix, device_id(config))
-            sinks.append(stack.enter_context(MqttPublisher(config.mqtt, topics)))
-        result = run_pipeline(config, stop=stop, sinks=sinks, seq=SeqStore(tmp / "seq"))
+            window_s = config.aggregation.window_s
+            sinks.append(
+                stack.enter_context(MqttPublisher(config.mqtt, topics, outbox, window_s=window_s))
+            )
+        result = run_pipeline(config, stop=stop, sinks=sinks, seq=outbox)
     print(f"demo: {result.frames} frames analysed, {result.windows} windows", file=sys.stderr)
     return EXIT_OK
 
@@ -262,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
 #: imports go inside ``run``). Add a line here to add a verb.
 PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
     ("provision", "edge.provision.cli", "write first-boot files to an SD card or image"),
+    ("privacy", "edge.privacy_report", "what leaves the device with a config (report)"),
+    ("eval", "edge.evaluation.cli", "accuracy, calibration and group gaps on labelled faces"),
+    ("bench", "edge.benchmark.cli", "time the pipeline per stage against bare model invokes"),
 )
 
 

@@ -17,6 +17,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from edge.config_privacy import DpConfig, Region
+from edge.config_publish import HomeAssistantConfig, OutboxConfig, TelemetryConfig, TlsConfig
+
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$|^\[?[0-9A-Fa-f:.]+\]?$")
 _TOPIC_SEGMENT_RE = re.compile(r"^[^#+/\x00]+$")
 
@@ -142,6 +145,21 @@ class PrivacyConfig(_Strict):
         default=3,
         description="k-anonymity: windows with fewer distinct faces publish no expressions.",
     )
+    masks: Annotated[tuple[Region, ...], Field(max_length=32)] = Field(
+        default=(),
+        description="Regions blacked out on every frame before detection (edge.privacy).",
+    )
+    roi: Region | None = Field(
+        default=None,
+        description="Region of interest: faces whose box centre lies outside it are dropped "
+        "before classification; null = the whole frame.",
+    )
+    min_face_px: Annotated[int, Field(ge=0, le=4096)] = Field(
+        default=0,
+        description="Faces whose box is narrower or lower than this many pixels are dropped "
+        "before classification; 0 = keep all.",
+    )
+    dp: DpConfig = Field(default=DpConfig(), description="Differential privacy (Laplace).")
 
 
 class MqttConfig(_Strict):
@@ -154,6 +172,32 @@ class MqttConfig(_Strict):
     client_id: str | None = Field(default=None, max_length=128)
     qos: Literal[0, 1, 2] = 1
     connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT version.")
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password_file: Path | None = Field(
+        default=None,
+        description="File holding the password; default $CREDENTIALS_DIRECTORY/mqtt_password. "
+        "An empty file means no password.",
+    )
+    reconnect_initial_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=1.0, description="First reconnect delay; doubles (with jitter) per failure."
+    )
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=30.0, description="Longest reconnect delay."
+    )
+    tls: TlsConfig = TlsConfig()
+    outbox: OutboxConfig = OutboxConfig()
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_number(cls, value: Any) -> Any:
+        return "5" if value == 5 else value  # YAML `protocol: 5` is an int
+
+    @model_validator(mode="after")
+    def _reconnect_order(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_initial_s:
+            raise ValueError("mqtt.reconnect_max_s must be >= mqtt.reconnect_initial_s")
+        return self
 
     @field_validator("host")
     @classmethod
@@ -191,6 +235,8 @@ class Config(_Strict):
     aggregation: AggregationConfig = AggregationConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     mqtt: MqttConfig = MqttConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     logging: LoggingConfig = LoggingConfig()
     state_dir: Path | None = Field(
         default=None,
@@ -253,6 +299,8 @@ _HINTS: dict[str, str] = {
     "dict_type": "this key holds a mapping of sub-keys",
     "string_too_short": "write a non-empty value",
     "string_too_long": "shorten the value",
+    "too_short": "add items (a polygon needs at least 3 [x, y] points)",
+    "too_long": "remove items",
 }
 
 

@@ -8,9 +8,13 @@ def describe_failure(exc: BaseException) -> str | None:
     from edge.camera.base import CaptureError
     from edge.inference.models import ModelError
     from edge.inference.runtime import RuntimeUnavailableError
+    from edge.publish.connect import MqttSetupError
+    from edge.publish.outbox import OutboxError
     from edge.state import StateDirError
 
     if isinstance(exc, ModelError | CaptureError | StateDirError | RuntimeUnavailableError):
+        return str(exc)
+    if isinstance(exc, MqttSetupError | OutboxError):
         return str(exc)
     if isinstance(exc, RuntimeError) and "sequence file" in str(exc):
         return str(exc)

@@ -119,11 +119,26 @@ class TrackUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class DpStatement:
+    """The differential-privacy parameters a window's numbers were released with.
+
+    ``epsilon`` is the budget per window and per face track; ``counts_scale`` and
+    ``shares_scale`` are the Laplace scales (b) of the noise on the counts and on the
+    per-expression sums (see :mod:`edge.dp`).
+    """
+
+    epsilon: float
+    counts_scale: float
+    shares_scale: float
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
     """Aggregated, anonymous summary of one tumbling window.
 
     Times are UNIX seconds (UTC). When ``suppressed`` is true (fewer than k distinct faces),
-    ``expressions``, ``dominant`` and ``valence`` are ``None``.
+    ``expressions``, ``dominant`` and ``valence`` are ``None``. ``dp`` is set when the numbers
+    carry differential-privacy noise.
     """
 
     start_s: float
@@ -139,3 +154,4 @@ class Window:
     frames: int
     suppressed: bool
     partial: bool
+    dp: DpStatement | None = None

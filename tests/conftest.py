@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -54,9 +55,12 @@ class Broker:
     def start(self, timeout_s: float = 10.0) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         conf = self.workdir / "mosquitto.conf"
+        # As root, mosquitto would switch to its own user and could not write the persistence
+        # file under pytest's private tmp dirs; persistent sessions must survive a restart.
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {self.workdir}/\nautosave_interval 1\n{self.extra_conf}"
+            f"persistence_location {self.workdir}/\nautosave_interval 1\n{user}{self.extra_conf}"
         )
         log = (self.workdir / "mosquitto.log").open("ab")
         self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=log, stderr=log)

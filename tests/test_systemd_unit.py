@@ -131,11 +131,17 @@ def test_unit_files_identity_and_credentials() -> None:
 
 
 def test_unit_device_policy_allows_the_camera_stack_only() -> None:
-    """libcamera devices are allowed explicitly; PrivateDevices=yes (breaks it) is absent."""
+    """libcamera devices are allowed explicitly, plus read access to /dev/vchiq for
+    vcgencmd's throttling flags; PrivateDevices=yes (breaks libcamera) is absent."""
     service = _directives(UNIT.read_text())["Service"]
     assert _values(service, "DevicePolicy") == ["closed"]
-    allowed = {value.split()[0] for value in _values(service, "DeviceAllow")}
-    assert allowed == {"char-video4linux", "char-media", "char-dma_heap"}
+    allowed = {tuple(value.split()) for value in _values(service, "DeviceAllow")}
+    assert allowed == {
+        ("char-video4linux", "rw"),
+        ("char-media", "rw"),
+        ("char-dma_heap", "rw"),
+        ("/dev/vchiq", "r"),
+    }
     assert _values(service, "PrivateDevices") in ([], ["no"])
 
 

@@ -9,7 +9,14 @@ from edge.camera.base import Capture, CaptureError, LatestFrameSource
 from edge.camera.uri import SourceSpec, parse_source
 from edge.config import CameraConfig
 
-__all__ = ["CaptureError", "LatestFrameSource", "open_source", "parse_source"]
+__all__ = [
+    "Capture",
+    "CaptureError",
+    "LatestFrameSource",
+    "open_capture",
+    "open_source",
+    "parse_source",
+]
 
 
 def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture], float | None]:
@@ -48,6 +55,15 @@ def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture],
         )
 
     return open_cv, fps
+
+
+def open_capture(cfg: CameraConfig) -> Capture:
+    """The bare capture for ``cfg.source``: no thread, no pacing, no reopen (``edge bench``).
+
+    Frames come as fast as the source delivers them; the caller closes it.
+    """
+    opener, _pace = _opener(parse_source(cfg.source), cfg)
+    return opener()
 
 
 def open_source(cfg: CameraConfig) -> LatestFrameSource:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from edge.config import Config
 from edge.inference.classifier import ExpressionClassifier
 from edge.inference.detector import FaceDetector
 from edge.inference.models import bundled_models_dir, get_spec
-from edge.types import Face, ImageArray
+from edge.types import Detection, Face, ImageArray
 
 
 class StageTimes:
@@ -62,12 +63,19 @@ class FaceAnalyzer:
         )
         return cls(detector, classifier)
 
-    def analyze(self, image: ImageArray) -> list[Face]:
-        """Faces with expression probabilities; the frame is not kept."""
+    def analyze(
+        self, image: ImageArray, keep: Callable[[Detection], bool] | None = None
+    ) -> list[Face]:
+        """Faces with expression probabilities; the frame is not kept.
+
+        ``keep`` (the privacy filter) drops detections before they are classified.
+        """
         t0 = time.perf_counter()
         detections = self.detector.detect(image)
         t1 = time.perf_counter()
         self.detect_ms.add((t1 - t0) * 1000.0)
+        if keep is not None:
+            detections = [d for d in detections if keep(d)]
         if not detections:
             return []
         if self._gray is None or self._gray.shape != image.shape[:2]:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge.inference.models import ModelSpec, load_model
-from edge.inference.preprocess import input_lut
+from edge.inference.preprocess import input_lut, resize_interpolation
 from edge.inference.runtime import as_int
 from edge.types import EXPRESSIONS, Detection, ImageArray
 
@@ -34,6 +34,8 @@ class ExpressionClassifier:
         self._input_index = as_int(self._interpreter.get_input_details()[0]["index"])
         self._output_index = as_int(self._interpreter.get_output_details()[0]["index"])
         self._lut = input_lut(spec)
+        self._shrink = resize_interpolation(spec, shrinking=True)
+        self._enlarge = resize_interpolation(spec, shrinking=False)
         self._crop = np.zeros((self._size, self._size), dtype=np.uint8)
         self._input = np.zeros(spec.input_shape, dtype=self._lut.dtype)
         quant = spec.output_quant
@@ -84,7 +86,7 @@ class ExpressionClassifier:
                 cv2.resize(
                     crop,
                     (self._size, self._size),
-                    interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR,
+                    interpolation=self._shrink if shrink else self._enlarge,
                 ),
                 dtype=np.uint8,
             )

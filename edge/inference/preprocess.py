@@ -2,14 +2,37 @@
 
 ``y = (x * scale + offset) * multiply`` maps a uint8 pixel to the model's float input; for an
 int8 model the result is quantized with the input scale and zero point. Both depend on the
-pixel value alone, so one ``np.take`` per frame or face does the whole conversion in place.
+pixel value alone, so one table look-up per frame or face does the whole conversion in place.
+
+``resize`` picks the OpenCV interpolation: ``auto`` is area when shrinking and bilinear when
+enlarging, ``area`` and ``linear`` use one method both ways.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from edge.inference.models import ModelSpec
+from edge.inference.models import ModelError, ModelSpec
+
+#: manifest ``preprocess.resize`` -> OpenCV interpolation when (shrinking, enlarging)
+RESIZE_MODES: dict[str, tuple[int, int]] = {
+    "auto": (cv2.INTER_AREA, cv2.INTER_LINEAR),
+    "area": (cv2.INTER_AREA, cv2.INTER_AREA),
+    "linear": (cv2.INTER_LINEAR, cv2.INTER_LINEAR),
+}
+
+
+def resize_interpolation(spec: ModelSpec, *, shrinking: bool) -> int:
+    """The ``cv2.INTER_*`` flag the manifest asks for when an image is shrunk or enlarged."""
+    try:
+        shrink, enlarge = RESIZE_MODES[spec.preprocess.resize]
+    except KeyError:
+        raise ModelError(
+            f"manifest entry {spec.model_id!r}: preprocess.resize {spec.preprocess.resize!r} "
+            f"is not one of {', '.join(RESIZE_MODES)}"
+        ) from None
+    return shrink if shrinking else enlarge
 
 
 def input_lut(spec: ModelSpec) -> np.ndarray:

@@ -1,59 +1,120 @@
-"""MQTT client (paho-mqtt 2.x): status with last will, window messages at QoS 1.
+"""MQTT publisher (paho-mqtt 2.x) draining the durable outbox, with its own network thread.
 
-paho's network thread does the I/O; :meth:`MqttPublisher.publish_window` only encodes and
-queues. Reconnection uses paho's exponential backoff; each change of connection state is logged
-once, so a broker outage does not flood the journal.
+- Every window goes to the outbox (:mod:`edge.publish.outbox`, fsync'd) before anything else;
+  the network thread hands at most ``MAX_INFLIGHT`` of them to paho, oldest first, and deletes
+  each row only on its PUBACK. paho therefore never holds more than a few messages: the outbox
+  is the buffer, memory stays bounded however long the outage.
+- Each connection attempt uses a fresh paho client, so after a reconnect the drain restarts at
+  the oldest undelivered row and nothing is sent twice by paho's own retry on top of ours.
+- Reconnection: exponential backoff with jitter (:class:`edge.publish.connect.Backoff`). Each
+  change of state (connected, unreachable, refused, TLS error, disconnected) is logged once
+  with the setting to check; the retained status topic says ``online`` after every connect
+  and the broker publishes the ``offline`` last will when the connection drops.
+- paho callbacks only record events; the network thread handles them between ``loop()``
+  calls, so no lock is ever taken inside paho's callbacks (no lock-order inversion).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import random
+import sqlite3
 import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MqttConfig
-from edge.publish.payloads import STATUS_OFFLINE, STATUS_ONLINE, OutboundMessage, Topics
+from edge.publish.connect import (
+    MAX_INFLIGHT,
+    Backoff,
+    build_client,
+    describe_connect_error,
+    describe_refusal,
+    tls_context,
+)
+from edge.publish.outbox import Outbox, is_historical
+from edge.publish.payloads import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
+    OutboundMessage,
+    Topics,
+    as_historical,
+    state_message,
+)
 
 log = logging.getLogger(__name__)
 
-#: Messages paho may hold in memory while disconnected; bounds memory during outages.
-MAX_QUEUED_MESSAGES = 1000
+#: Longest a ``loop()`` call blocks; bounds timer resolution and stop latency.
+LOOP_S = 0.1
+
+Handler = Callable[[bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    connected: bool
+    reconnects: int
+    attempts: int
+    outbox_depth: int
 
 
 class MqttPublisher:
-    """Publishes windows and the retained ``online``/``offline`` status of one device."""
+    """Publishes windows (through the outbox), retained status/state, live telemetry; routes
+    subscribed command topics to handlers. A :class:`edge.app.Sink` for window messages."""
 
-    def __init__(self, config: MqttConfig, topics: Topics) -> None:
+    def __init__(
+        self,
+        config: MqttConfig,
+        topics: Topics,
+        outbox: Outbox,
+        *,
+        window_s: float,
+        env: Mapping[str, str] | None = None,
+        wall: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        import os
+
         self._config = config
         self._topics = topics
-        self._connected = threading.Event()
-        self._state = "new"
-        self._lock = threading.RLock()
-        self._acked = threading.Condition(self._lock)
-        self._unacked: set[int] = set()
-        client_id = config.client_id or f"edge-{topics.device_id}"
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        self._outbox = outbox
+        self._window_s = window_s
+        self._wall = wall
+        self._rand = rand
+        self._env = os.environ if env is None else env
+        tls_context(config)  # check TLS files now: a clear error at start, not in the thread
+        self._new_client: Callable[[], mqtt.Client] = lambda: build_client(
+            config, topics, self._env
         )
-        self._client.max_queued_messages_set(MAX_QUEUED_MESSAGES)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.will_set(topics.status, STATUS_OFFLINE, qos=1, retain=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
+        self._client = self._new_client()  # also checks the password file now
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._events: deque[tuple[Any, ...]] = deque()
+        self._handlers: dict[str, Handler] = {}
+        self._retained: dict[str, OutboundMessage] = {}
+        self._timers: list[tuple[float, Callable[[], None]]] = []
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._sent_upto = 0
+        self._connected = threading.Event()
+        self._link_up = False
+        self._stop = threading.Event()
+        self._backoff = Backoff(config.reconnect_initial_s, config.reconnect_max_s, rand)
+        self._state = ("new", "")
+        self._connects = 0
+        self._attempts = 0
+        self._write_errors = 0
+        self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
 
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
+    # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> MqttPublisher:
-        cfg = self._config
-        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
-        self._client.loop_start()
+        self._thread.start()
         return self
 
     def __exit__(
@@ -64,73 +125,230 @@ class MqttPublisher:
     ) -> None:
         self.close(timeout_s=2.0)
 
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
     def wait_connected(self, timeout_s: float) -> bool:
         """Block until the first connection is up, at most ``timeout_s``."""
         return self._connected.wait(timeout_s)
 
     @property
     def unacked(self) -> int:
-        """Messages handed to paho and not yet acknowledged by the broker."""
-        with self._lock:
-            return len(self._unacked)
+        """Windows not yet acknowledged by the broker (the outbox depth)."""
+        return self._outbox.depth
 
-    def send(self, message: OutboundMessage) -> None:
-        """Queue one message; paho's thread delivers it when connected."""
-        with self._lock:
-            info = self._client.publish(
-                message.topic, message.payload, qos=message.qos, retain=message.retain
-            )
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                log.warning("MQTT queue full (%d): window dropped", MAX_QUEUED_MESSAGES)
-            elif message.qos > 0:
-                self._unacked.add(info.mid)
-
-    def flush(self, timeout_s: float) -> bool:
-        """Wait until every queued message is acknowledged; False if ``timeout_s`` passed."""
-        with self._acked:
-            return self._acked.wait_for(lambda: not self._unacked, timeout_s)
+    def stats(self) -> PublisherStats:
+        return PublisherStats(
+            self.connected, max(0, self._connects - 1), self._attempts, self._outbox.depth
+        )
 
     def close(self, timeout_s: float) -> None:
-        """Flush queued windows (bounded by ``timeout_s``), publish ``offline``, disconnect."""
+        """Deliver what the outbox holds (bounded by ``timeout_s``), publish ``offline``,
+        disconnect. Undelivered windows stay in the outbox for the next start."""
         half = max(0.1, timeout_s / 2)
-        if self._connected.is_set():
-            self.flush(half)
-            offline = self._client.publish(self._topics.status, STATUS_OFFLINE, qos=1, retain=True)
-            _wait(offline, half)
-        if self.unacked:
+        if self.connected:
+            with self._changed:
+                self._changed.wait_for(lambda: self._outbox.depth == 0 or not self.connected, half)
+            with self._lock:
+                info = self._client.publish(self._topics.status, STATUS_OFFLINE, qos=1, retain=True)
+            _wait(info, half)
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=max(1.0, self._config.connect_timeout_s))
+        with self._lock:
+            self._client.disconnect()
+            self._connected.clear()
+        if self._outbox.depth:
             log.warning(
-                "MQTT broker unreachable at shutdown: %d message(s) not delivered", self.unacked
+                "MQTT: %d window(s) not delivered yet; they stay in the outbox %s and are sent "
+                "after the next start",
+                self._outbox.depth,
+                self._outbox.path,
             )
-        self._client.disconnect()
-        self._client.loop_stop()
 
-    def _set_state(self, state: str, detail: str) -> None:
-        if state != self._state:
-            self._state = state
-            log.info("MQTT %s (%s:%s) %s", state, self._config.host, self._config.port, detail)
-
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        if reason.is_failure:
-            self._set_state("refused", str(reason))
+    # -- producers (main thread) -----------------------------------------------------------
+    def send(self, message: OutboundMessage) -> None:
+        """A closed window: commit it to the outbox (fsync), update the retained state copy,
+        and start delivering. A window that cannot be written is counted and logged."""
+        if message.seq is None:
+            self.publish_live(message)
             return
-        client.publish(self._topics.status, STATUS_ONLINE, qos=1, retain=True)
-        self._connected.set()
-        self._set_state("connected", "")
+        try:
+            dropped = self._outbox.append(message, self._wall())
+        except sqlite3.Error as exc:
+            self._write_errors += 1
+            log.error("outbox write failed, window seq=%s lost: %s", message.seq, exc)
+            with contextlib.suppress(sqlite3.Error):
+                self._outbox.count_drop("write_error")
+            return
+        if dropped:
+            log.warning("outbox full: dropped the oldest undelivered windows %s", dropped)
+        self.publish_live(state_message(message, self._topics))
+        self._pump()
 
-    def _on_publish(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, properties: Any
-    ) -> None:
-        with self._acked:
-            self._unacked.discard(mid)
-            self._acked.notify_all()
+    def publish_live(self, message: OutboundMessage) -> None:
+        """Publish now if connected. Retained messages are also remembered and published again
+        after every (re)connect; other messages are dropped while disconnected."""
+        with self._lock:
+            if message.retain:
+                self._retained[message.topic] = message
+            if self.connected:
+                self._client.publish(
+                    message.topic, message.payload, qos=message.qos, retain=message.retain
+                )
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
-    ) -> None:
-        self._connected.clear()
-        self._set_state("disconnected", f"({reason}); retrying with backoff")
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Call ``handler(payload)`` (network thread) for each message on ``topic``."""
+        with self._lock:
+            self._handlers[topic] = handler
+            if self.connected:
+                self._client.subscribe(topic, qos=1)
+
+    def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the network thread after ``delay_s`` seconds."""
+        with self._lock:
+            self._timers.append((time.monotonic() + delay_s, fn))
+
+    # -- network thread ----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._link_up:
+                self._connect_once()
+                continue
+            rc = self._client.loop(timeout=LOOP_S)
+            self._service()
+            if rc != mqtt.MQTT_ERR_SUCCESS and self._link_up:
+                self._link_lost(f"connection lost ({mqtt.error_string(rc)})")
+
+    def _connect_once(self) -> None:
+        with self._lock:
+            self._client = self._new_client()
+            self._attach(self._client)
+            self._inflight.clear()
+            self._sent_upto = 0
+        cfg = self._config
+        self._attempts += 1
+        try:
+            self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
+        except (OSError, ValueError) as exc:
+            level = logging.ERROR if "TLS" in describe_connect_error(exc, cfg) else logging.WARNING
+            self._set_state("unreachable", describe_connect_error(exc, cfg), level)
+            self._stop.wait(self._backoff.next_delay())
+            return
+        self._link_up = True
+
+    def _attach(self, client: mqtt.Client) -> None:
+        events = self._events
+        client.on_connect = lambda _c, _u, _f, reason, _p: events.append(("connack", reason))
+        client.on_publish = lambda _c, _u, mid, reason, _p: events.append(("ack", mid, reason))
+        client.on_message = lambda _c, _u, msg: events.append(("msg", msg.topic, msg.payload))
+
+    def _link_lost(self, detail: str, level: int = logging.WARNING) -> None:
+        was = self.connected
+        with self._lock:
+            self._connected.clear()
+            self._link_up = False
+            with contextlib.suppress(Exception):  # the socket may already be gone
+                self._client.disconnect()
+            self._changed.notify_all()
+        if was or level > logging.WARNING:
+            self._set_state("disconnected" if was else self._state[0], detail, level)
+        self._stop.wait(self._backoff.next_delay())
+
+    def _service(self) -> None:
+        """Handle paho events, due timers and the outbox drain (network thread)."""
+        acked: list[int] = []
+        while self._events:
+            event = self._events.popleft()
+            if event[0] == "ack":
+                acked.extend(self._on_ack(event[1], event[2]))
+            elif event[0] == "connack":
+                self._on_connack(event[1])
+            elif event[0] == "msg":
+                self._dispatch(event[1], event[2])
+        if acked:
+            self._outbox.ack(acked)
+            with self._changed:
+                self._changed.notify_all()
+        self._run_timers()
+        self._pump()
+
+    def _on_ack(self, mid: int, reason: Any) -> list[int]:
+        with self._lock:
+            seq = self._inflight.pop(mid, None)
+        if seq is None:
+            return []
+        if getattr(reason, "is_failure", False):
+            log.error("broker rejected window seq=%d (%s); dropped and counted", seq, reason)
+            self._outbox.count_drop("rejected", seq)
+            return []
+        return [seq]
+
+    def _on_connack(self, reason: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            self._set_state("refused", describe_refusal(reason), logging.ERROR)
+            self._link_lost(describe_refusal(reason), logging.ERROR)
+            return
+        with self._lock:
+            self._client.publish(self._topics.status, STATUS_ONLINE, qos=1, retain=True)
+            for topic in self._handlers:
+                self._client.subscribe(topic, qos=1)
+            for message in self._retained.values():
+                self._client.publish(
+                    message.topic, message.payload, qos=message.qos, retain=message.retain
+                )
+            self._connected.set()
+            self._connects += 1
+        self._backoff.reset()
+        self._set_state("connected", f"{self._outbox.depth} window(s) waiting in the outbox")
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        handler = self._handlers.get(topic)
+        if handler is None:
+            return
+        try:
+            handler(payload)
+        except Exception:  # a bad command must never stop the network thread
+            log.exception("handler for %s failed", topic)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [fn for t, fn in self._timers if t <= now]
+            self._timers = [(t, fn) for t, fn in self._timers if t > now]
+        for fn in due:
+            try:
+                fn()
+            except Exception:
+                log.exception("timer callback failed")
+
+    def _pump(self) -> None:
+        """Hand the oldest undelivered windows to paho, at most ``MAX_INFLIGHT`` at a time."""
+        with self._lock:
+            if not self.connected:
+                return
+            room = MAX_INFLIGHT - len(self._inflight)
+            if room <= 0:
+                return
+            now = self._wall()
+            for row in self._outbox.peek(self._sent_upto, room):
+                late = is_historical(row.due_s, now, self._window_s)
+                payload = as_historical(row.payload) if late else row.payload
+                info = self._client.publish(row.topic, payload, qos=row.qos)
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    break
+                self._sent_upto = row.seq
+                if row.qos == 0:
+                    self._outbox.ack([row.seq])  # QoS 0: no acknowledgement will come
+                else:
+                    self._inflight[info.mid] = row.seq
+
+    def _set_state(self, state: str, detail: str, level: int = logging.INFO) -> None:
+        if (state, detail) != self._state:
+            self._state = (state, detail)
+            cfg = self._config
+            log.log(level, "MQTT %s (%s:%s): %s", state, cfg.host, cfg.port, detail)
 
 
 def _wait(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
 from edge.state import write_atomic
 
 log = logging.getLogger(__name__)
+
+
+class SeqSource(Protocol):
+    """Where the pipeline gets window sequence numbers (this file store, or the outbox)."""
+
+    @property
+    def last(self) -> int: ...
+
+    def next(self) -> int: ...
 
 
 class SeqStore:

@@ -1,0 +1,1 @@
+"""Measuring the classifier: metrics, calibration, datasets and the ``edge eval`` verb."""

@@ -1,0 +1,166 @@
+"""Fit the classifier's temperature on held-out *training* data and store it in the manifest.
+
+Temperature scaling (Guo et al. 2017): one scalar ``T`` with ``p ∝ exp(log p / T)``, chosen to
+minimise the negative log-likelihood on a calibration split. ``T`` changes confidence, never the
+ranking of the classes, so top-1 and macro-F1 stay the same.
+
+- Calibration split: a stratified ``--fraction`` (default 10 %) of ``train.npz`` drawn with
+  ``--seed`` (default 1234). The draw is the same algorithm, seed and fraction as
+  ``models/train/common.py::stratified_split``, so for a model trained by ``models/train`` the
+  split is exactly the validation split the training run never fitted on. PublicTest is never
+  used for fitting; it is only where ECE before/after is reported.
+- Model outputs: the classifier's dequantized probabilities at ``T = 1``, clipped at ``1e-6``
+  before the log -- the same transform :class:`edge.inference.classifier.ExpressionClassifier`
+  applies at run time, so the fitted ``T`` is the one the runtime needs.
+
+Usage::
+
+    python models/calibrate.py                      # default classifier; print, change nothing
+    python models/calibrate.py --model ID --write   # also set temperature in manifest.toml
+    python models/calibrate.py --json               # machine-readable result
+
+Deterministic: the same model, data, seed and fraction give the same ``T``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = MODELS_DIR.parent
+DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fer2013"
+SEED = 1234
+FRACTION = 0.1
+
+sys.path.insert(0, str(REPO_ROOT))
+
+from edge.config import Config  # noqa: E402
+from edge.evaluation import metrics  # noqa: E402
+from edge.evaluation.data import load_dataset  # noqa: E402
+from edge.inference.classifier import ExpressionClassifier  # noqa: E402
+from edge.inference.models import ModelSpec, get_spec  # noqa: E402
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of the calibration split: ``round(n_c * fraction)`` of every class ``c``.
+
+    Same draw as ``models/train/common.py::stratified_split`` (its validation part).
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for c in range(int(labels.max()) + 1):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        parts.append(idx[: round(len(idx) * fraction)])
+    return np.sort(np.concatenate(parts))
+
+
+def raw_log_probs(spec: ModelSpec, images: list[np.ndarray]) -> np.ndarray:
+    """Log of the classifier's probabilities at ``T = 1`` (clipped like the runtime)."""
+    classifier = ExpressionClassifier(
+        dataclasses.replace(spec, temperature=1.0), threads=1, margin=0.0
+    )
+    probs = np.asarray([classifier.classify_crop(img) for img in images], dtype=np.float64)
+    return metrics.log_probs_from_probs(probs)
+
+
+def scores(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:
+    probs = metrics.apply_temperature(log_probs, temperature)
+    return {
+        "nll": round(metrics.nll(log_probs, labels, temperature), 4),
+        "ece": round(metrics.expected_calibration_error(probs, labels, 15), 4),
+        "mean_confidence": round(float(probs.max(axis=1).mean()), 4),
+        "top1": round(float((probs.argmax(axis=1) == labels).mean()), 4),
+    }
+
+
+def write_temperature(manifest: Path, model_id: str, temperature: float, note: str) -> None:
+    """Replace the ``temperature = ...`` line of ``[models.<model_id>]``, nothing else."""
+    text = manifest.read_text(encoding="utf-8")
+    section = re.search(rf"^\[models\.{re.escape(model_id)}\]\n(?:(?!\[).*\n?)*", text, re.M)
+    if section is None:
+        raise SystemExit(f"{manifest}: no [models.{model_id}] section")
+    body, count = re.subn(
+        r"^temperature = [^\n]*$",
+        f"temperature = {temperature}  # {note}",
+        section.group(0),
+        flags=re.M,
+    )
+    if count != 1:
+        raise SystemExit(f"{manifest}: [models.{model_id}] needs exactly one temperature line")
+    manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
+
+
+def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    spec = get_spec(MODELS_DIR, args.model, "classifier")
+    train = load_dataset(args.train, spec.labels)
+    held = stratified_split(train.labels, args.fraction, args.seed)
+    lp_cal = raw_log_probs(spec, [train.images[i] for i in held])
+    y_cal = train.labels[held]
+    fitted = metrics.fit_temperature(lp_cal, y_cal)
+    temperature = round(fitted, 3)  # more digits than the fit's precision would be noise
+    result: dict[str, Any] = {
+        "model": spec.short_id,
+        "temperature": temperature,
+        "fitted": round(fitted, 6),
+        "previous_temperature": spec.temperature,
+        "fitted_on": f"{args.train.name}: stratified {args.fraction:g} split, seed {args.seed}, "
+        f"n={len(held)}",
+        "calibration_split": {
+            "before": scores(lp_cal, y_cal, 1.0),
+            "after": scores(lp_cal, y_cal, temperature),
+        },
+    }
+    if args.report is not None:
+        test = load_dataset(args.report, spec.labels)
+        lp_test = raw_log_probs(spec, test.images)
+        result["report_set"] = {
+            "data": args.report.name,
+            "n": len(test),
+            "before": scores(lp_test, test.labels, 1.0),
+            "after": scores(lp_test, test.labels, temperature),
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=Config().classifier.model, help="classifier id")
+    parser.add_argument("--train", type=Path, default=DATA_DIR / "train.npz")
+    parser.add_argument("--report", type=Path, default=DATA_DIR / "public_test.npz",
+                        help="where ECE before/after is reported (never fitted on)")  # fmt: skip
+    parser.add_argument("--fraction", type=float, default=FRACTION)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--write", action="store_true", help="store T in manifest.toml")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = calibrate(args)
+    if args.write:
+        note = f"models/calibrate.py: NLL fit on a stratified {args.fraction:g} split of "
+        note += f"{args.train.name}, seed {args.seed}: {result['fitted']}"
+        write_temperature(MODELS_DIR / "manifest.toml", args.model, result["temperature"], note)
+        result["written"] = str(MODELS_DIR / "manifest.toml")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']}: T = {result['temperature']} ({result['fitted_on']})")
+    for name in ("calibration_split", "report_set"):
+        if name in result:
+            block = result[name]
+            print(f"  {block.get('data', name)}: before {block['before']}")
+            print(f"  {' ' * len(block.get('data', name))}  after  {block['after']}")
+    if args.write:
+        print(f"wrote temperature = {result['temperature']} to {result['written']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""`edge bench` as a user runs it: the real pipeline on the bundled clip, every key present."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from edge.app import device_id
+from edge.config import Config
+from tests.conftest import Broker, Subscriber
+
+pytestmark = pytest.mark.integration
+
+STAGE_KEYS = {"n", "per", "p50_ms", "p95_ms", "mean_ms"}
+
+
+def edge(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
+def _bench_json(*args: str) -> dict[str, Any]:
+    res = edge("bench", "--json", *args)
+    assert res.returncode == 0, res.stderr
+    result: dict[str, Any] = json.loads(res.stdout)
+    return result
+
+
+def test_bench_json_has_every_key() -> None:
+    """`edge bench --frames 20 --json` on the bundled clip reports fps, CPU per frame, peak RSS,
+    p50/p95 of every stage, both bare invoke times and the overhead ratio (values not judged)."""
+    result = _bench_json("--frames", "20", "--warmup", "2")
+    for key in ("fps", "cpu_s_per_frame", "rss_mb", "overhead_ratio", "faces_per_frame"):
+        assert isinstance(result[key], float), key
+    assert set(result["stages"]) == {
+        "capture", "detect", "align", "classify", "track", "aggregate", "publish", "glue", "frame"
+    }  # fmt: skip
+    for name, stage in result["stages"].items():
+        assert set(stage) >= STAGE_KEYS, name
+    assert result["stages"]["frame"]["n"] == 20
+    assert result["stages"]["classify"]["n"] == result["stages"]["align"]["n"] > 0
+    assert result["invoke"]["detector"]["n"] == 20
+    assert result["invoke"]["classifier"]["p50_ms"] > 0
+    assert result["invocations_per_frame"] == 1
+    assert result["machine"]["cores"] >= 1
+
+
+def test_bench_markdown_and_threads() -> None:
+    """Without --json the result is a Markdown table; --threads sets the detector's threads;
+    a short clip is replayed when more frames are asked for than it has (120)."""
+    res = edge("bench", "--frames", "130", "--warmup", "0", "--threads", "1")
+    assert res.returncode == 0, res.stderr
+    assert "| stage | per | n | p50 ms | p95 ms | mean ms |" in res.stdout
+    assert "| frame | frame | 130 |" in res.stdout
+    assert "detector threads 1" in res.stdout
+
+
+def test_bench_publishes_to_broker(broker: Broker) -> None:
+    """With --mqtt every closed window is published to the broker under edge-bench/ (never
+    under the sensor's own prefix), as a valid edge.emotions/1 payload."""
+    topic = f"edge-bench/{device_id(Config())}/emotions"
+    with Subscriber(broker, ["edge-bench/#", "edge/#"]) as sub:
+        result = _bench_json(
+            "--frames", "150", "--window-s", "1", "--mqtt", f"{broker.host}:{broker.port}"
+        )
+        assert result["windows"] >= 1
+        assert result["stages"]["publish"]["n"] <= result["windows"]  # warm-up windows untimed
+        got = sub.wait_for(topic, result["windows"], timeout_s=10)
+    assert {m.topic for m in sub.messages} == {topic}
+    assert all(m.json()["schema"] == "edge.emotions/1" for m in got)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--mqtt", "localhost:notaport"), "HOST:PORT"),
+        (("--source", "file:/nonexistent/clip.mp4"), "does not exist"),
+        (("--frames", "0"), "--frames must be >= 1"),
+    ],
+)
+def test_bench_bad_flags_exit_2(args: tuple[str, ...], message: str) -> None:
+    """A malformed broker, a missing source file or a zero frame count exits 2 with the fix."""
+    res = edge("bench", *args)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr

@@ -1,0 +1,81 @@
+"""Temperature scaling end to end: the runtime applies T exactly as the calibration tool fits it,
+and models/calibrate.py splits and writes reproducibly."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from edge.evaluation import metrics
+from edge.inference.classifier import ExpressionClassifier
+from edge.inference.models import ModelError, bundled_models_dir, get_spec
+from edge.inference.preprocess import resize_interpolation
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _calibrate_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "calibrate", REPO_ROOT / "models" / "calibrate.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["calibrate"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_runtime_temperature_matches_metrics() -> None:
+    """ExpressionClassifier with temperature T returns apply_temperature(log p, T) of its own
+    T=1 output, so a T fitted by fit_temperature means the same thing at run time."""
+    spec = get_spec(bundled_models_dir(), "fer_mini_xception_int8", "classifier")
+    plain = ExpressionClassifier(dataclasses.replace(spec, temperature=1.0), threads=1, margin=0)
+    warm = ExpressionClassifier(dataclasses.replace(spec, temperature=1.7), threads=1, margin=0)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        crop = rng.integers(0, 256, (48, 48), dtype=np.uint8)
+        p1 = np.asarray([plain.classify_crop(crop)])
+        expected = metrics.apply_temperature(metrics.log_probs_from_probs(p1), 1.7)[0]
+        assert np.asarray(warm.classify_crop(crop)) == pytest.approx(expected, abs=1e-4)
+
+
+def test_stratified_split_is_reproducible_and_stratified() -> None:
+    """The calibration split takes round(10 %) of every class and is the same on every run."""
+    calibrate = _calibrate_module()
+    labels = np.repeat(np.arange(3), [100, 7, 55])
+    first = calibrate.stratified_split(labels, 0.1, 1234)
+    assert np.array_equal(first, calibrate.stratified_split(labels, 0.1, 1234))
+    assert np.bincount(labels[first]).tolist() == [10, 1, 6]
+
+
+def test_write_temperature_changes_only_that_model(tmp_path: Path) -> None:
+    """--write replaces the temperature line of the named model and nothing else."""
+    calibrate = _calibrate_module()
+    manifest = tmp_path / "manifest.toml"
+    shutil.copy(bundled_models_dir() / "manifest.toml", manifest)
+    before = tomllib.loads(manifest.read_text())["models"]
+    calibrate.write_temperature(manifest, "fer_mini_xception", 1.234, "test note")
+    after = tomllib.loads(manifest.read_text())["models"]
+    assert after["fer_mini_xception"]["temperature"] == 1.234
+    after["fer_mini_xception"]["temperature"] = before["fer_mini_xception"]["temperature"]
+    assert after == before
+
+
+def test_resize_mode_from_manifest_is_checked() -> None:
+    """preprocess.resize picks the interpolation; an unknown mode is a ModelError naming it."""
+    spec = get_spec(bundled_models_dir(), "blazeface_full_range", "detector")
+    assert resize_interpolation(spec, shrinking=True) == resize_interpolation(
+        spec, shrinking=False
+    )  # "linear" both ways, as MediaPipe
+    bad = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess, resize="x"))
+    with pytest.raises(ModelError, match=r"preprocess\.resize 'x'"):
+        resize_interpolation(bad, shrinking=True)

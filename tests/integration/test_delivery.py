@@ -1,0 +1,175 @@
+"""Nothing lost: `edge run` against a real Mosquitto that is stopped, with SIGKILL on top.
+
+A persistent QoS 1 subscriber (clean_session false, fixed client id, subscribed before the
+outage) must end up with every window in seq order with no gap. Duplicates are allowed
+(at-least-once) and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.conftest import SAMPLE_VIDEO, Broker
+from tests.integration.test_end_to_end import start_edge, stop_edge
+
+pytestmark = pytest.mark.integration
+DEVICE = "test-outbox"
+TOPIC = f"edge/{DEVICE}/emotions"
+
+
+def edge_config(tmp_path: Path, broker: Broker, extra: str = "") -> Path:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        f"device:\n  id: {DEVICE}\ncamera:\n  source: file:{SAMPLE_VIDEO}\n  loop: true\n"
+        f"aggregation:\n  window_s: 1\nmqtt:\n  host: {broker.host}\n  port: {broker.port}\n"
+        f"  reconnect_initial_s: 0.5\n  reconnect_max_s: 2\n{extra}"
+        f"state_dir: {tmp_path / 'state'}\n"
+    )
+    return path
+
+
+class PersistentSubscriber:
+    """clean_session=False with a fixed id: the broker queues QoS 1 messages for it while it
+    is away; paho reconnects it (1-2 s backoff) after the broker comes back."""
+
+    def __init__(self, broker: Broker, client_id: str) -> None:
+        self.windows: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
+        )
+        self.client.reconnect_delay_set(1, 2)
+        self.client.on_connect = lambda c, *_: c.subscribe(TOPIC, qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port, keepalive=5)
+        self.client.loop_start()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.windows.append(json.loads(msg.payload))
+            self._cond.notify_all()
+
+    def wait_seq(self, seq: int, timeout_s: float) -> None:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: any(w["seq"] >= seq for w in self.windows), timeout_s
+            )
+        assert ok, f"seq {seq} not received in {timeout_s} s; got {self.seqs()[-5:]}"
+
+    def seqs(self) -> list[int]:
+        with self._cond:
+            return [w["seq"] for w in self.windows]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@contextmanager
+def subscriber(broker: Broker, client_id: str) -> Iterator[PersistentSubscriber]:
+    sub = PersistentSubscriber(broker, client_id)
+    time.sleep(0.5)  # SUBACK before the first window
+    try:
+        yield sub
+    finally:
+        sub.close()
+
+
+def closed_windows(stderr: str) -> list[int]:
+    return [int(s) for s in re.findall(r"window seq=(\d+)", stderr)]
+
+
+def figures(seqs: list[int], closed: list[int]) -> dict[str, int]:
+    unique = sorted(set(seqs))
+    gaps = [s for s in range(1, max(closed) + 1) if s not in set(unique)]
+    return {
+        "closed": len(closed),
+        "received": len(seqs),
+        "unique": len(unique),
+        "duplicates": len(seqs) - len(unique),
+        "gaps": len(gaps),
+    }
+
+
+def assert_complete(sub: PersistentSubscriber, closed: list[int]) -> dict[str, int]:
+    sub.wait_seq(max(closed), timeout_s=30)
+    time.sleep(0.5)
+    seqs = sub.seqs()
+    result = figures(seqs, closed)
+    print(f"\nDELIVERY FIGURES: {result}")
+    assert result["gaps"] == 0, result
+    first_seen = list(dict.fromkeys(seqs))
+    assert first_seen == sorted(first_seen), "windows not delivered oldest first"
+    return result
+
+
+def test_broker_outage_of_20_s_loses_nothing(broker: Broker, tmp_path: Path) -> None:
+    """Broker stopped 20 s while windows keep closing: afterwards the persistent subscriber
+    has every window 1..N in order, the late ones flagged historical with original times."""
+    config = edge_config(tmp_path, broker)
+    with subscriber(broker, "persistent-outage") as sub:
+        proc = start_edge(config)
+        try:
+            sub.wait_seq(3, timeout_s=60)
+            broker.stop()
+            outage_start = time.time()
+            time.sleep(20)
+            broker.start()
+            outage_end = time.time()
+            last_before_end = max(w["seq"] for w in sub.windows)
+            sub.wait_seq(last_before_end + 25, timeout_s=60)
+        finally:
+            rc, _took, err = stop_edge(proc)
+        assert rc == 0, err
+        result = assert_complete(sub, closed_windows(err))
+    assert result["closed"] >= 25
+    by_seq = {w["seq"]: w for w in sub.windows}
+    held = [w for w in by_seq.values() if w["historical"]]
+    print(f"OUTAGE: {outage_end - outage_start:.1f} s, {len(held)} windows delivered late "
+          f"(historical), seq {min(w['seq'] for w in held)}..{max(w['seq'] for w in held)}")
+    assert held, "windows closed during the outage must be flagged historical"
+    for w in held:
+        end = time.mktime(time.strptime(w["window_end"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        assert outage_start - 3 <= end <= outage_end + 3, w["window_end"]
+    assert "Traceback" not in err
+    assert err.count("MQTT disconnected") == 1, err  # one line per state change, no flood
+    assert err.count("MQTT unreachable") <= 1, err
+
+
+def test_sigkill_during_outage_then_restart_loses_nothing(broker: Broker, tmp_path: Path) -> None:
+    """`edge run` is SIGKILLed while the broker is down (windows only in the outbox), started
+    again, and the broker returns: still every window 1..N, no gap."""
+    config = edge_config(tmp_path, broker)
+    with subscriber(broker, "persistent-kill") as sub:
+        first = start_edge(config)
+        try:
+            sub.wait_seq(2, timeout_s=60)
+            broker.stop()
+            time.sleep(4)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            _out, err1 = first.communicate(timeout=10)
+        second = start_edge(config)
+        try:
+            time.sleep(4)
+            broker.start()
+            sub.wait_seq(max(closed_windows(err1)) + 5, timeout_s=60)
+        finally:
+            rc, _took, err2 = stop_edge(second)
+        assert rc == 0, err2
+        closed = closed_windows(err1) + closed_windows(err2)
+        assert closed == sorted(closed) and len(closed) == len(set(closed)), closed
+        assert_complete(sub, closed)
+    assert "Traceback" not in err2

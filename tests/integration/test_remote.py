@@ -1,0 +1,116 @@
+"""Remote pause, Home Assistant discovery, telemetry and the retained state, on `edge run`
+against a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.conftest import REPO_ROOT, SAMPLE_VIDEO, Broker, Subscriber
+from tests.integration.test_end_to_end import start_edge, stop_edge
+
+pytestmark = pytest.mark.integration
+DEVICE = "test-remote"
+BASE = f"edge/{DEVICE}"
+
+
+def _config(tmp_path: Path, broker: Broker) -> Path:
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        f"device:\n  id: {DEVICE}\n  name: Test sensor\ncamera:\n  source: file:{SAMPLE_VIDEO}\n"
+        f"  loop: true\naggregation:\n  window_s: 1\nmqtt:\n  host: {broker.host}\n"
+        f"  port: {broker.port}\ntelemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n"
+        f"state_dir: {tmp_path / 'state'}\n"
+    )
+    return path
+
+
+def _send(broker: Broker, topic: str, payloads: list[bytes]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-commander")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    infos = [client.publish(topic, p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _junk(rng: random.Random) -> list[bytes]:
+    fixed = [b"", b"on", b"off", b"On", b" ON", b"OFF ", b"ON\n", b"1", b"0", b"true", b"null",
+             b'{"state":"OFF"}', b"\x00OFF", b"OF", b"ONN", b"\xff\xfe\xfd", b"O" * 10_000]
+    rand = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 64))) for _ in range(183)]
+    return [p for p in fixed + rand if p not in (b"ON", b"OFF")]
+
+
+def test_commands_discovery_telemetry_state(broker: Broker, tmp_path: Path,
+                                            validate_payload: Any) -> None:
+    """200 junk commands change nothing (one warning, no crash); OFF pauses analysis (no
+    window after the partial one, state OFF retained, survives a restart); ON resumes;
+    discovery is published and re-published after HA's birth; telemetry validates; the
+    retained state topic carries the last window."""
+    schema = json.loads((REPO_ROOT / "edge/schemas/telemetry-1.schema.json").read_text())
+    config = _config(tmp_path, broker)
+    with Subscriber(broker, [f"{BASE}/#", "homeassistant/#"], client_id="watch") as sub:
+        proc = start_edge(config)
+        try:
+            sub.wait_for(f"{BASE}/emotions", 2, timeout_s=60)
+            assert [m.payload for m in sub.on(f"{BASE}/analysis/state")] == [b"ON"]
+            discovery = sub.wait_for(f"homeassistant/device/{DEVICE}/config", 1, timeout_s=5)
+            assert discovery[0].json()["device"]["name"] == "Test sensor"
+            telemetry = sub.wait_for(f"{BASE}/telemetry", 1, timeout_s=10)[0].json()
+            jsonschema.validate(telemetry, schema)
+            assert telemetry["analysis"] == "ON" and telemetry["fps_processed"] > 0
+
+            _send(broker, f"{BASE}/analysis/set", _junk(random.Random(3)))
+            before = len(sub.on(f"{BASE}/emotions"))
+            sub.wait_for(f"{BASE}/emotions", before + 2, timeout_s=10)
+            assert proc.poll() is None
+            assert [m.payload for m in sub.on(f"{BASE}/analysis/state")] == [b"ON"]
+
+            _send(broker, "homeassistant/status", [b"online"])
+            sub.wait_for(f"homeassistant/device/{DEVICE}/config", 2, timeout_s=8)
+
+            _send(broker, f"{BASE}/analysis/set", [b"OFF"])
+            sub.wait_for(f"{BASE}/analysis/state", 2, timeout_s=5)
+            time.sleep(1.0)
+            paused_at = len(sub.on(f"{BASE}/emotions"))
+            time.sleep(2.5)
+            assert len(sub.on(f"{BASE}/emotions")) == paused_at, "window published while paused"
+            assert sub.on(f"{BASE}/emotions")[-1].json()["partial"] is True
+            assert sub.on(f"{BASE}/telemetry")[-1].json()["analysis"] == "OFF"
+        finally:
+            rc, _took, err = stop_edge(proc)
+        assert rc == 0, err
+        assert err.count("ignored analysis command") == 1, err
+        assert "Traceback" not in err
+        windows = [m.json() for m in sub.on(f"{BASE}/emotions")]
+        for doc in windows:
+            validate_payload(doc)
+
+    with Subscriber(broker, [f"{BASE}/#"], client_id="late") as late:
+        state = late.wait_for(f"{BASE}/state", 1, timeout_s=5)[0]
+        assert state.retain and state.json()["seq"] == windows[-1]["seq"]
+        validate_payload(state.json())
+        retained = late.wait_for(f"{BASE}/analysis/state", 1, timeout_s=5)[0]
+        assert retained.payload == b"OFF" and retained.retain
+
+        again = start_edge(config)
+        try:
+            time.sleep(4)
+            assert late.on(f"{BASE}/emotions") == [], "paused state not kept across restart"
+            _send(broker, f"{BASE}/analysis/set", [b"ON"])
+            late.wait_for(f"{BASE}/emotions", 2, timeout_s=20)
+        finally:
+            rc, _took, err = stop_edge(again)
+        assert rc == 0, err
+    seqs = [m.json()["seq"] for m in late.on(f"{BASE}/emotions")]
+    assert seqs[0] == windows[-1]["seq"] + 1, "a pause must not leave a gap in seq"
