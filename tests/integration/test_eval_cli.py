@@ -82,7 +82,6 @@ def test_eval_folder_with_absent_classes_and_groups(
 def test_eval_markdown_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json the report is a Markdown table; --plot writes a PNG (needs matplotlib,
     the `plot` extra)."""
-    pytest.importorskip("matplotlib")
     root = _faces_folder(tmp_path / "faces")
     png = tmp_path / "eval.png"
     code, out, _ = _eval(capsys, str(root), "--plot", str(png))
