@@ -35,6 +35,24 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def clip_config(
+    tmp_path: Path, host: str, port: int, device: str, extra: str = "", mqtt_extra: str = ""
+) -> Path:
+    """Write an edge.yaml that runs the bundled clip in a loop with 1 s windows against the
+    given broker, keeping state under ``tmp_path/state``. ``extra`` holds more top-level YAML
+    sections, ``mqtt_extra`` more indented ``mqtt:`` keys."""
+    path = tmp_path / "edge.yaml"
+    path.write_text(
+        f"device:\n  id: {device}\n"
+        f"camera:\n  source: file:{SAMPLE_VIDEO}\n  loop: true\n"
+        "aggregation:\n  window_s: 1\n"
+        f"mqtt:\n  host: {host}\n  port: {port}\n{mqtt_extra}"
+        f"{extra}"
+        f"state_dir: {tmp_path / 'state'}\n"
+    )
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import SAMPLE_VIDEO, Broker
+from tests.conftest import Broker, clip_config
 from tests.integration.test_end_to_end import start_edge, stop_edge
 
 pytestmark = pytest.mark.integration
@@ -30,14 +30,14 @@ TOPIC = f"edge/{DEVICE}/emotions"
 
 
 def edge_config(tmp_path: Path, broker: Broker, extra: str = "") -> Path:
-    path = tmp_path / "edge.yaml"
-    path.write_text(
-        f"device:\n  id: {DEVICE}\ncamera:\n  source: file:{SAMPLE_VIDEO}\n  loop: true\n"
-        f"aggregation:\n  window_s: 1\nmqtt:\n  host: {broker.host}\n  port: {broker.port}\n"
-        f"  reconnect_initial_s: 0.5\n  reconnect_max_s: 2\n{extra}"
-        f"state_dir: {tmp_path / 'state'}\n"
+    return clip_config(
+        tmp_path,
+        broker.host,
+        broker.port,
+        DEVICE,
+        extra=extra,
+        mqtt_extra="  reconnect_initial_s: 0.5\n  reconnect_max_s: 2\n",
     )
-    return path
 
 
 class PersistentSubscriber:

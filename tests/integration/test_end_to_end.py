@@ -13,29 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLE_VIDEO, Broker, Subscriber
+from tests.conftest import Broker, Subscriber, clip_config
 
 pytestmark = pytest.mark.integration
 DEVICE = "test-e2e"
 
 
-def write_config(tmp_path: Path, broker: Broker, **extra: str) -> Path:
-    path = tmp_path / "edge.yaml"
-    lines = [
-        "device:",
-        f"  id: {DEVICE}",
-        "camera:",
-        f"  source: file:{SAMPLE_VIDEO}",
-        "  loop: true",
-        "aggregation:",
-        "  window_s: 1",
-        "mqtt:",
-        f"  host: {broker.host}",
-        f"  port: {broker.port}",
-        f"state_dir: {tmp_path / 'state'}",
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def write_config(tmp_path: Path, broker: Broker) -> Path:
+    return clip_config(tmp_path, broker.host, broker.port, DEVICE)
 
 
 def start_edge(config: Path) -> subprocess.Popen[str]:
@@ -72,7 +57,7 @@ def test_run_publishes_schema_valid_windows_and_status(
         proc = start_edge(config)
         try:
             sub.wait_for(f"edge/{DEVICE}/status", 1, timeout_s=60)
-            windows = sub.wait_for(f"edge/{DEVICE}/emotions", 4, timeout_s=60)
+            sub.wait_for(f"edge/{DEVICE}/emotions", 4, timeout_s=60)
         finally:
             rc, took_s, err = stop_edge(proc)
         assert rc == 0, err

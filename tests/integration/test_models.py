@@ -12,7 +12,13 @@ import pytest
 from edge.config import Config
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.classifier import ExpressionClassifier
-from edge.inference.models import ModelError, bundled_models_dir, get_spec, load_model, read_manifest
+from edge.inference.models import (
+    ModelError,
+    bundled_models_dir,
+    get_spec,
+    load_model,
+    read_manifest,
+)
 from edge.types import EXPRESSIONS
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import REPO_ROOT, SAMPLE_VIDEO, Broker, Subscriber
+from tests.conftest import REPO_ROOT, Broker, Subscriber, clip_config
 from tests.integration.test_end_to_end import start_edge, stop_edge
 
 pytestmark = pytest.mark.integration
@@ -23,13 +23,14 @@ BASE = f"edge/{DEVICE}"
 
 
 def _config(tmp_path: Path, broker: Broker) -> Path:
-    path = tmp_path / "edge.yaml"
-    path.write_text(
-        f"device:\n  id: {DEVICE}\n  name: Test sensor\ncamera:\n  source: file:{SAMPLE_VIDEO}\n"
-        f"  loop: true\naggregation:\n  window_s: 1\nmqtt:\n  host: {broker.host}\n"
-        f"  port: {broker.port}\ntelemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n"
-        f"state_dir: {tmp_path / 'state'}\n"
+    path = clip_config(
+        tmp_path,
+        broker.host,
+        broker.port,
+        DEVICE,
+        extra="telemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n",
     )
+    path.write_text(path.read_text().replace(f"  id: {DEVICE}\n", f"  id: {DEVICE}\n  name: Test sensor\n", 1))
     return path
 
 

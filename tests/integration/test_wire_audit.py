@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO_ROOT, SAMPLE_VIDEO, Broker, Received, Subscriber
+from tests.conftest import REPO_ROOT, Broker, Received, Subscriber, clip_config
 from tests.integration import wiretap
 from tests.integration.wiretap import MAX_PAYLOAD, Publish, TcpTap
 
@@ -62,28 +62,10 @@ class Capture:
 
 
 def _config(tmp_path: Path, port: int, privacy: list[str]) -> Path:
-    from edge.config import Config
-
-    lines = [
-        "device:",
-        f"  id: {DEVICE}",
-        "camera:",
-        f"  source: file:{SAMPLE_VIDEO}",
-        "  loop: true",
-        "aggregation:",
-        "  window_s: 1",
-        "mqtt:",
-        "  host: 127.0.0.1",
-        f"  port: {port}",
-        "privacy:",
-        *(privacy or ["  min_faces: 3"]),
-        f"state_dir: {tmp_path / 'state'}",
-    ]
-    if "telemetry" in Config.model_fields:  # issue 3's topic: audit it at a fast cadence
-        lines += ["telemetry:", "  interval_s: 1"]
-    path = tmp_path / "edge.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    privacy_yaml = "privacy:\n" + "\n".join(privacy or ["  min_faces: 3"]) + "\n"
+    # telemetry at a fast cadence so the audit sees it too
+    extra = privacy_yaml + "telemetry:\n  interval_s: 1\n"
+    return clip_config(tmp_path, "127.0.0.1", port, DEVICE, extra=extra)
 
 
 def _run(tmp_path: Path, broker: Broker, privacy: list[str]) -> Capture:
