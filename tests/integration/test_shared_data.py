@@ -46,10 +46,12 @@ def test_default_detector_recall_on_scenes() -> None:
     assert recall >= 0.90, f"recall {found}/{total} = {recall:.3f}"
 
 
-def test_default_classifier_accuracy_floor() -> None:
-    """The default expression model scores top-1 >= 60 % on FER2013 PublicTest."""
+@pytest.mark.parametrize("model_id", [Config().classifier.model, "edge_fer_cnn_int8"])
+def test_classifier_accuracy_floor(model_id: str) -> None:
+    """The default expression model and our own trained int8 model each score top-1 >= 60 %
+    on FER2013 PublicTest."""
     data = np.load(shared_path("fer2013", "public_test.npz"))
-    spec = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    spec = get_spec(bundled_models_dir(), model_id, "classifier")
     classifier = ExpressionClassifier(spec, threads=1, margin=0.0)
     labels = [str(x) for x in data["label_names"]]
     assert tuple(labels) == spec.labels

@@ -1,0 +1,396 @@
+"""Train the edge_fer_cnn expression classifier on FER2013 (issue 6).
+
+Reads ``train.npz`` (default ``../shared/data/fer2013/train.npz`` beside the repo root), carves a
+stratified validation split (10 % by default) for model choice, and trains a compact VGG-style CNN
+(eight conv3x3-BN-ReLU layers, 16-32-64-128 channels, ~296k parameters, ~29 M multiply-adds) on
+48x48x1 inputs in [-1, 1]. Training uses on-the-fly
+augmentation (horizontal flip, rotation/scale/shift, brightness/contrast, random erasing),
+label-smoothed cross-entropy with class weights ``(n_max / n_c) ** class_weight_power`` so that
+rare classes (disgust) are not ignored, AdamW with linear warm-up and cosine decay. Per-epoch
+curves go to ``<out>/curves.csv``; the checkpoint with the best validation score (mean of top-1
+and macro-F1) goes to ``<out>/best.keras``; ``<out>/train_meta.json`` records the settings.
+``public_test.npz`` is never read here; ``export.py`` does the final report.
+
+``--resume CKPT`` starts from a checkpoint's weights with a fresh optimizer and schedule (the
+shipped model was trained in two phases this way: see README.md); ``--stop-after N`` ends a run
+after N epochs of its ``--epochs`` schedule and ``--max-minutes`` after the epoch that would pass
+a time budget; either way ``last.keras`` holds the final weights.
+
+Run it pinned to one core, e.g.::
+
+    taskset -c 1 python models/train/train.py --epochs 28 --out models/train/runs/main
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    DEFAULT_DATA_DIR,
+    INPUT_SIZE,
+    NUM_CLASSES,
+    load_npz,
+    macro_f1,
+    preprocess,
+    stratified_split,
+    write_json,
+)
+
+layers = keras.layers
+
+
+def set_seed(seed: int, threads: int) -> None:
+    """Seed python/numpy/TF and limit TF to ``threads`` threads."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def _conv_bn(x: Any, filters: int, name: str) -> Any:
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_model(
+    channels: tuple[int, ...] = (16, 32, 64, 128),
+    depths: tuple[int, ...] = (2, 2, 2, 2),
+    dropout: float = 0.2,
+) -> keras.Model:
+    """VGG-style CNN: 48x48x1 in [-1, 1] -> softmax over the 7 FER labels.
+
+    Stage i has ``depths[i]`` conv3x3-BN-ReLU layers with ``channels[i]`` filters and is followed
+    by a 2x2 max-pool except the last one (48 -> 24 -> 12 -> 6); then global average pooling,
+    dropout and a dense layer. Plain 3x3 convolutions train fastest per multiply-add with
+    TensorFlow on one CPU core (depthwise convolutions are several times slower to train there)
+    and quantize cleanly to int8.
+    """
+    inp = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="image")
+    x = inp
+    for i, (ch, depth) in enumerate(zip(channels, depths, strict=True)):
+        for j in range(depth):
+            x = _conv_bn(x, ch, name=f"s{i + 1}c{j + 1}")
+        if i < len(channels) - 1:
+            x = layers.MaxPooling2D(2, name=f"s{i + 1}_pool")(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="drop")(x)
+    x = layers.Dense(NUM_CLASSES, name="logits")(x)
+    out = layers.Softmax(name="probs")(x)
+    return keras.Model(inp, out, name="edge_fer_cnn")
+
+
+# ----------------------------------------------------------------------- augmentation
+
+
+def augment_batch(x: tf.Tensor, cfg: dict[str, float]) -> tf.Tensor:
+    """Augment a batch of (B,48,48,1) float images in [-1, 1]; returns the same shape.
+
+    One affine warp per image (flip, rotation, scale, shift; reflected border), then per-image
+    brightness and contrast, then random erasing of one rectangle with uniform noise.
+    """
+    b = tf.shape(x)[0]
+    size = float(INPUT_SIZE)
+    ctr = (size - 1.0) / 2.0
+    flip = tf.where(tf.random.uniform([b]) < 0.5, -1.0, 1.0)
+    theta = tf.random.uniform([b], -1.0, 1.0) * (cfg["rotate_deg"] * math.pi / 180.0)
+    scale = tf.random.uniform([b], 1.0 - cfg["scale"], 1.0 + cfg["scale"])
+    tx = tf.random.uniform([b], -1.0, 1.0) * cfg["shift"] * size
+    ty = tf.random.uniform([b], -1.0, 1.0) * cfg["shift"] * size
+    cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
+    # output pixel p -> input pixel M (p - c) + c + t, with M = R(theta) / s * diag(flip, 1)
+    m00, m01, m10, m11 = cos * flip, -sin, sin * flip, cos
+    a2 = ctr + tx - m00 * ctr - m01 * ctr
+    b2 = ctr + ty - m10 * ctr - m11 * ctr
+    zeros = tf.zeros([b])
+    transforms = tf.stack([m00, m01, a2, m10, m11, b2, zeros, zeros], axis=1)
+    x = tf.raw_ops.ImageProjectiveTransformV3(
+        images=x,
+        transforms=transforms,
+        output_shape=tf.constant([INPUT_SIZE, INPUT_SIZE]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+    # brightness / contrast (in [-1, 1] units: brightness 0.2 == 0.1 of the 0..1 range)
+    bright = tf.random.uniform([b, 1, 1, 1], -cfg["brightness"], cfg["brightness"])
+    contrast = tf.random.uniform([b, 1, 1, 1], 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = tf.clip_by_value((x - mean) * contrast + mean + bright, -1.0, 1.0)
+    # random erasing: area 2-20 %, aspect 0.3-3.3, probability erase_p
+    area = tf.random.uniform([b], 0.02, 0.2) * size * size
+    log_r = tf.random.uniform([b], math.log(0.3), math.log(3.3))
+    h = tf.clip_by_value(tf.round(tf.sqrt(area * tf.exp(log_r))), 1.0, size)
+    w = tf.clip_by_value(tf.round(tf.sqrt(area / tf.exp(log_r))), 1.0, size)
+    y0 = tf.floor(tf.random.uniform([b]) * (size - h + 1.0))
+    x0 = tf.floor(tf.random.uniform([b]) * (size - w + 1.0))
+    rng = tf.range(size)
+    rows = (rng[None, :] >= y0[:, None]) & (rng[None, :] < (y0 + h)[:, None])
+    cols = (rng[None, :] >= x0[:, None]) & (rng[None, :] < (x0 + w)[:, None])
+    do = tf.random.uniform([b]) < cfg["erase_p"]
+    mask = rows[:, :, None] & cols[:, None, :] & do[:, None, None]
+    noise = tf.random.uniform(tf.shape(x), -1.0, 1.0)
+    return tf.where(mask[..., None], noise, x)
+
+
+# --------------------------------------------------------------------------- training
+
+
+class EvalLogger(keras.callbacks.Callback):
+    """Per-epoch validation top-1/macro-F1, CSV curve logging and best-checkpoint saving."""
+
+    def __init__(
+        self,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        out_dir: Path,
+        *,
+        schedule: keras.optimizers.schedules.LearningRateSchedule,
+        steps_per_epoch: int,
+        max_s: float,
+        stop_after: int = 0,
+    ) -> None:
+        super().__init__()
+        self.max_s = max_s
+        self.stop_after = stop_after
+        self.x_val, self.y_val = x_val, y_val
+        self.out_dir = out_dir
+        self.schedule = schedule
+        self.steps_per_epoch = steps_per_epoch
+        self.best = -1.0
+        self.best_epoch = 0
+        self.history_rows: list[list[Any]] = []
+        self.t0 = time.time()
+        self.t_epoch = time.time()
+        self.csv_path = out_dir / "curves.csv"
+        self.fields = [
+            "epoch",
+            "lr",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_top1",
+            "val_macro_f1",
+            "val_score",
+            "epoch_s",
+            "elapsed_s",
+        ]
+        with self.csv_path.open("w", newline="") as f:
+            csv.writer(f).writerow(self.fields)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.t_epoch = time.time()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        probs = self.model.predict(self.x_val, batch_size=512, verbose=0)
+        pred = probs.argmax(axis=1)
+        top1 = float((pred == self.y_val).mean())
+        mf1 = macro_f1(self.y_val, pred)
+        nll = float(-np.log(np.clip(probs[np.arange(len(self.y_val)), self.y_val], 1e-7, 1)).mean())
+        score = (top1 + mf1) / 2.0
+        lr = float(self.schedule((epoch + 1) * self.steps_per_epoch))
+        row = [
+            epoch + 1,
+            f"{lr:.6g}",
+            f"{logs.get('loss', float('nan')):.4f}",
+            f"{logs.get('accuracy', float('nan')):.4f}",
+            f"{nll:.4f}",
+            f"{top1:.4f}",
+            f"{mf1:.4f}",
+            f"{score:.4f}",
+            f"{time.time() - self.t_epoch:.1f}",
+            f"{time.time() - self.t0:.1f}",
+        ]
+        self.history_rows.append(row)
+        with self.csv_path.open("a", newline="") as f:
+            csv.writer(f).writerow(row)
+        if self.max_s and (time.time() - self.t0) * (epoch + 2) / (epoch + 1) > self.max_s:
+            print("time budget reached: stopping", flush=True)
+            self.model.stop_training = True
+        if self.stop_after and epoch + 1 >= self.stop_after:
+            self.model.stop_training = True
+        if score > self.best:
+            self.best, self.best_epoch = score, epoch + 1
+            self.model.save(self.out_dir / "best.keras")
+        print(dict(zip(self.fields, row, strict=True)), "best", self.best_epoch, flush=True)
+
+
+def class_weights(y: np.ndarray, power: float) -> np.ndarray:
+    """Per-class loss weights ``(n_max / n_c) ** power``, rescaled to mean 1 over samples."""
+    counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
+    w = (counts.max() / counts) ** power
+    return w / (w[y].mean())
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (defaults are the settings of the shipped model)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "train.npz")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / "main")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--channels", type=str, default="16,32,64,128")
+    p.add_argument("--depths", type=str, default="2,2,2,2")
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=0.0,
+        help="stop after the epoch that would push training past this (0 = off)",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's weights (fresh AdamW, schedule from --lr, "
+        "--warmup-epochs, --epochs) instead of a new model",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop after this many epochs, keeping the --epochs schedule (0 = off); reproduces "
+        "a run that --max-minutes cut short",
+    )
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--class-weight-power", type=float, default=0.5)
+    p.add_argument("--rotate", type=float, default=12.0, help="max rotation, degrees")
+    p.add_argument("--erase-p", type=float, default=0.3, help="random-erasing probability")
+    p.add_argument("--val-frac", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke test)")
+    p.add_argument("--summary", action="store_true", help="print the model summary and exit")
+    return p.parse_args(argv)
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_w: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    aug_cfg: dict[str, float],
+) -> tf.data.Dataset:
+    """Shuffled, batched, augmented (x, one-hot y, sample weight) training stream."""
+    y_onehot = np.eye(NUM_CLASSES, dtype=np.float32)[y]
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y_onehot, sample_w.astype(np.float32)))
+        .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size, drop_remainder=True)
+        .map(lambda xb, yb, wb: (augment_batch(xb, aug_cfg), yb, wb), num_parallel_calls=1)
+        .prefetch(2)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    set_seed(a.seed, a.threads)
+    channels = tuple(int(v) for v in a.channels.split(","))
+    depths = tuple(int(v) for v in a.depths.split(","))
+    if a.resume is not None:
+        model = keras.models.load_model(a.resume, compile=False)
+    else:
+        model = build_model(channels, depths, a.dropout)
+    if a.summary:
+        model.summary()
+        return 0
+    a.out.mkdir(parents=True, exist_ok=True)
+
+    images, labels = load_npz(a.data)
+    tr_idx, val_idx = stratified_split(labels, a.val_frac, a.seed)
+    if a.limit:
+        tr_idx = np.random.default_rng(a.seed).permutation(tr_idx)[: a.limit]
+    x_tr, y_tr = preprocess(images[tr_idx]), labels[tr_idx]
+    x_val, y_val = preprocess(images[val_idx]), labels[val_idx]
+    cw = class_weights(y_tr, a.class_weight_power)
+    print(
+        f"train {len(y_tr)} val {len(y_val)} class weights {np.round(cw, 3).tolist()}", flush=True
+    )
+
+    aug_cfg = {
+        "rotate_deg": a.rotate,
+        "scale": 0.1,
+        "shift": 0.08,
+        "brightness": 0.2,
+        "contrast": 0.3,
+        "erase_p": a.erase_p,
+    }
+    ds = make_dataset(x_tr, y_tr, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg)
+    steps = len(y_tr) // a.batch_size
+    total = steps * a.epochs
+    warm = int(steps * a.warmup_epochs)
+    sched = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=a.lr * 0.01,
+        decay_steps=max(total - warm, 1),
+        alpha=0.0,
+        warmup_target=a.lr,
+        warmup_steps=warm,
+    )
+    opt = keras.optimizers.AdamW(learning_rate=sched, weight_decay=a.weight_decay)
+    model.compile(
+        optimizer=opt,
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing),
+        metrics=["accuracy"],
+    )
+    print(f"params {model.count_params()} steps/epoch {steps} epochs {a.epochs}", flush=True)
+    logger = EvalLogger(
+        x_val,
+        y_val,
+        a.out,
+        schedule=sched,
+        steps_per_epoch=steps,
+        max_s=a.max_minutes * 60.0,
+        stop_after=a.stop_after,
+    )
+    t0 = time.time()
+    model.fit(ds, epochs=a.epochs, callbacks=[logger], verbose=2)
+    wall = time.time() - t0
+    model.save(a.out / "last.keras")
+    meta = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+        "command": " ".join(["python", *sys.argv]),
+        "augmentation": aug_cfg,
+        "class_weights": [round(float(v), 4) for v in cw],
+        "params": int(model.count_params()),
+        "train_images": len(y_tr),
+        "val_images": len(y_val),
+        "epochs_run": len(logger.history_rows),
+        "best_epoch": logger.best_epoch,
+        "best_val_score": round(logger.best, 4),
+        "train_wall_s": round(wall, 1),
+        "tf_version": tf.__version__,
+        "keras_version": keras.__version__,
+    }
+    write_json(a.out / "train_meta.json", meta)
+    print(f"done in {wall:.0f}s; best epoch {logger.best_epoch} score {logger.best:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
