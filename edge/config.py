@@ -104,6 +104,11 @@ class ClassifierConfig(_Strict):
     margin: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.1, description="Extra crop around the aligned face, as a fraction of its size."
     )
+    flip_tta: bool = Field(
+        default=False,
+        description="Also classify each face mirrored left-right and average the two outputs "
+        "(test-time augmentation): two invokes per face for about one point of accuracy.",
+    )
 
 
 class ModelsConfig(_Strict):

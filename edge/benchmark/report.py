@@ -17,7 +17,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         f"{result['frames']} frames, {machine['cores']} x {machine['cpu']} ({machine['arch']}), "
         f"Python {machine['python']}, {machine['runtime']}, detector threads "
-        f"{result['threads']['detector']}, load average {machine['loadavg_before'][0]} -> "
+        f"{result['threads']['detector']}, classifier invokes per face "
+        f"{result['classifier_invokes_per_face']}, load average {machine['loadavg_before'][0]} -> "
         f"{machine['loadavg_after'][0]}",
         "",
         "| stage | per | n | p50 ms | p95 ms | mean ms |",

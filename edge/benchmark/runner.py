@@ -17,7 +17,8 @@ capture thread. Each stage method is wrapped on its instance with a timer:
 After each frame the bare invoke of each model is timed once on the input that frame left in
 the model's input buffer (``invoke_only``), so model time and pipeline time share frames and
 load. ``overhead_ratio`` is the median over frames of
-``frame / (detector invoke x invocations_per_frame + faces x classifier invoke)``.
+``frame / (detector invoke x invocations_per_frame + faces x classifier invoke x
+classifier_invokes_per_face)`` (2 invokes per face with ``classifier.flip_tta``).
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t:
     t.faces.append(faces)
     if faces:
         t.cls_invoke.append(cls_ms)
-    model_ms = det_ms * detector.invocations_per_frame + faces * cls_ms
+    model_ms = (
+        det_ms * detector.invocations_per_frame + faces * cls_ms * classifier.invokes_per_face
+    )
     t.ratios.append(frame_ms / model_ms)
 
 
@@ -233,12 +236,12 @@ def _result(
     frames: int,
     load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
-    detector = pipeline.analyzer.detector
+    detector, classifier = pipeline.analyzer.detector, pipeline.analyzer.classifier
     det, cls = _stats(t.det_invoke), _stats(t.cls_invoke)
     faces = float(np.mean(t.faces)) if t.faces else 0.0
     model_ms = (det["mean_ms"] or 0.0) * detector.invocations_per_frame + faces * (
         cls["mean_ms"] or 0.0
-    )
+    ) * classifier.invokes_per_face
     frame_mean = _stats(clock.samples["frame"])["mean_ms"] or 0.0
     return {
         "source": config.camera.source,
@@ -253,6 +256,7 @@ def _result(
         },
         "invoke": {"detector": det, "classifier": cls},
         "invocations_per_frame": detector.invocations_per_frame,
+        "classifier_invokes_per_face": classifier.invokes_per_face,
         "model_ms_per_frame": round(model_ms, 3),
         "overhead_ratio": round(float(np.median(t.ratios)), 3) if t.ratios else None,
         "overhead_ratio_of_means": round(frame_mean / model_ms, 3) if model_ms else None,

@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override the manifest's temperature (e.g. 1 to see the uncalibrated model)",
     )
     parser.add_argument("--threads", type=int, default=1, help="classifier threads (default 1)")
+    parser.add_argument(
+        "--flip-tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each face with its mirror image (default: classifier.flip_tta's default)",
+    )
 
 
 def _fail(message: str) -> int:
@@ -104,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
         groups = load_groups(args.groups, dataset) if args.groups else None
     except DataError as exc:
         return _fail(str(exc))
-    classifier = ExpressionClassifier(spec, threads=args.threads, margin=0.0)
+    flip_tta = config.classifier.flip_tta if args.flip_tta is None else args.flip_tta
+    classifier = ExpressionClassifier(spec, threads=args.threads, margin=0.0, flip_tta=flip_tta)
     probs = np.asarray([classifier.classify_crop(img) for img in dataset.images], np.float64)
     report: dict[str, Any] = {
         "data": str(args.data),
         "model": spec.short_id,
         "temperature": spec.temperature,
+        "flip_tta": flip_tta,
         "overall": summarize(probs, dataset.labels, spec.labels),
     }
     if groups is not None:

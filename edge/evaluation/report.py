@@ -93,7 +93,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# edge eval: {report['data']}",
         "",
-        f"model `{report['model']}`, temperature {report['temperature']:g}, {o['n']} samples",
+        f"model `{report['model']}`, temperature {report['temperature']:g}"
+        f"{', flip TTA' if report.get('flip_tta') else ''}, {o['n']} samples",
         "",
         "| top1 | macro_f1 | ece (15 bins) | nll | mean confidence |",
         "|---|---|---|---|---|",

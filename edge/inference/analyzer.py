@@ -60,6 +60,7 @@ class FaceAnalyzer:
             get_spec(models_dir, cls_cfg.model, "classifier"),
             threads=cls_cfg.threads,
             margin=cls_cfg.margin,
+            flip_tta=cls_cfg.flip_tta,
         )
         return cls(detector, classifier)
 

@@ -1,9 +1,13 @@
 """Expression classifier: eye-line alignment, crop, and one invoke per face.
 
 The interpreter, tensor indices, the input look-up table, dequantization parameters and the
-crop buffer are set up once. :meth:`ExpressionClassifier.classify` warps the face straight out
+crop buffers are set up once. :meth:`ExpressionClassifier.classify` warps the face straight out
 of the grey frame into the model-sized buffer with one ``cv2.warpAffine`` (rotation, scale and
 crop in one step), so no full-frame intermediate is made per face.
+
+With ``flip_tta`` the crop is classified a second time mirrored left-right and the two
+dequantized outputs are averaged before temperature scaling (horizontal-flip test-time
+augmentation: two invokes per face, measured gain in ``docs/model-card.md``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from edge.types import EXPRESSIONS, Detection, ImageArray
 class ExpressionClassifier:
     """Turns a grey face crop into expression probabilities in ``EXPRESSIONS`` order."""
 
-    def __init__(self, spec: ModelSpec, *, threads: int, margin: float) -> None:
+    def __init__(
+        self, spec: ModelSpec, *, threads: int, margin: float, flip_tta: bool = False
+    ) -> None:
         if spec.labels != EXPRESSIONS:
             raise ValueError(
                 f"{spec.model_id}: labels {spec.labels} differ from the expected {EXPRESSIONS}"
@@ -42,10 +48,22 @@ class ExpressionClassifier:
         self._out_scale = quant.scale if quant else 1.0
         self._out_zero = quant.zero_point if quant else 0
         self._inv_temperature = 1.0 / spec.temperature
+        self._flip_tta = flip_tta
+        self._mirror = np.zeros((self._size, self._size), dtype=np.uint8) if flip_tta else None
+        self._probs = np.zeros(len(spec.labels), dtype=np.float32)
 
     @property
     def input_size(self) -> int:
         return self._size
+
+    @property
+    def flip_tta(self) -> bool:
+        """True when each face is also classified mirrored and the two outputs averaged."""
+        return self._flip_tta
+
+    @property
+    def invokes_per_face(self) -> int:
+        return 2 if self._flip_tta else 1
 
     def alignment_matrix(self, detection: Detection) -> np.ndarray:
         """2x3 affine map from crop pixels to frame pixels: eye line level, face centred.
@@ -91,7 +109,15 @@ class ExpressionClassifier:
                 dtype=np.uint8,
             )
         np.take(self._lut, crop, out=self._input[0, :, :, 0])
-        return self._run()
+        probs = self._dequantized_output()
+        if self._mirror is not None:
+            self._probs[:] = probs
+            cv2.flip(crop, 1, dst=self._mirror)
+            np.take(self._lut, self._mirror, out=self._input[0, :, :, 0])
+            self._probs += self._dequantized_output()
+            self._probs *= 0.5
+            probs = self._probs
+        return self._normalized(probs)
 
     def classify(self, gray: ImageArray, detection: Detection) -> tuple[float, ...]:
         """Probabilities for the face ``detection`` in the grey frame ``gray``."""
@@ -102,10 +128,13 @@ class ExpressionClassifier:
         self._interpreter.set_tensor(self._input_index, self._input)
         self._interpreter.invoke()
 
-    def _run(self) -> tuple[float, ...]:
+    def _dequantized_output(self) -> np.ndarray:
         self.invoke_only()
-        raw = self._interpreter.get_tensor(self._output_index)[0]
-        probs = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        raw = np.asarray(self._interpreter.get_tensor(self._output_index)[0], dtype=np.float32)
+        return (raw - np.float32(self._out_zero)) * np.float32(self._out_scale)
+
+    def _normalized(self, probs: np.ndarray) -> tuple[float, ...]:
+        """Temperature-scaled probabilities that sum to 1."""
         if self._inv_temperature != 1.0:
             logp = np.log(np.maximum(probs, 1e-6)) * self._inv_temperature
             probs = np.exp(logp - logp.max())

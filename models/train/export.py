@@ -13,6 +13,11 @@ Steps:
 4. time the int8 model in LiteRT with one thread (mean over >= 500 invokes after warm-up);
 5. write ``results.json`` and ``manifest_entry.toml`` (a ``[models.edge_fer_cnn_int8]`` table).
 
+With ``--member DIR`` (repeatable) the checkpoints of ``--run`` and every member are combined
+into ONE network that averages their softmax outputs (an ensemble in a single TFLite file: one
+invoke, the members' compute added up); all members must share ``--run``'s validation split
+(``train.py --split-seed``).
+
 Calibrated probabilities at run time: ``p = dequant(q).clip(min=eps) ** (1 / T); p /= p.sum()``
 with ``eps = output_scale / 2`` (identical to ``softmax(log(p) / T)``).
 """
@@ -79,6 +84,19 @@ def convert_int8(model: keras.Model, rep_images: Array) -> bytes:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
         return bytes(conv.convert())
+
+
+def ensemble(models: list[keras.Model]) -> keras.Model:
+    """One network whose output is the mean of the members' softmax outputs."""
+    if len(models) == 1:
+        return models[0]
+    inp = keras.Input((INPUT_SIZE, INPUT_SIZE, 1), name="image")
+    outs = []
+    for i, member in enumerate(models):
+        renamed = keras.Model(member.inputs[0], member.outputs[0], name=f"member{i + 1}")
+        outs.append(renamed(inp))  # nested models need distinct names
+    out = keras.layers.Average(name="probs")(outs)
+    return keras.Model(inp, out, name=f"edge_fer_cnn_x{len(models)}")
 
 
 class Int8Model:
@@ -183,6 +201,7 @@ def combine_curves(runs: list[Path], out: Path) -> list[dict[str, Any]]:
 
 def toml_entry(res: dict[str, Any], model_name: str) -> str:
     iq, oq = res["input_quant"], res["output_quant"]
+    seeds = [res["seed"], *res["member_seeds"]]
     labels = ", ".join(f'"{n}"' for n in LABELS)
     return (
         f"[models.{model_name}]\n"
@@ -201,7 +220,7 @@ def toml_entry(res: dict[str, Any], model_name: str) -> str:
         f"temperature = {res['temperature']['T']}  # fitted on the training run's validation "
         "split; p = softmax(log(max(p_int8, output_scale/2)) / T)\n"
         'source = { kind = "trained", script = "models/train/train.py", data = "FER2013 train '
-        f'split (research dataset, not redistributed)", seed = {res["seed"]} }}\n'
+        f'split (research dataset, not redistributed)", seeds = {seeds} }}\n'
         'licence = "Apache-2.0 (weights trained here); training data FER2013 is a research '
         'dataset"\n'
     )
@@ -216,6 +235,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=HERE / "runs" / "main",
         help="train.py output folder (best.keras, train_meta.json, curves.csv)",
     )
+    p.add_argument(
+        "--member",
+        type=Path,
+        action="append",
+        default=[],
+        help="another train.py output folder to average with --run (ensemble in one file); "
+        "repeatable",
+    )
+    p.add_argument(
+        "--member-prior-run",
+        type=Path,
+        action="append",
+        default=[],
+        help="earlier phase folders of the members (curves only, for the training-time total)",
+    )
+    p.add_argument("--name", default="edge_fer_cnn_int8", help="model id in the manifest entry")
     p.add_argument(
         "--prior-run",
         type=Path,
@@ -282,6 +317,18 @@ def temperature_block(
     return block
 
 
+def check_members(members: list[Path], split_seed: int, val_frac: float) -> None:
+    """Refuse ensemble members trained with another validation split (they saw its images)."""
+    for member in members:
+        m_args = json.loads((member / "train_meta.json").read_text())["args"]
+        m_split = (int(m_args.get("split_seed", m_args["seed"])), float(m_args["val_frac"]))
+        if m_split != (split_seed, val_frac):
+            raise SystemExit(
+                f"{member}: validation split {m_split} differs from --run's "
+                f"{(split_seed, val_frac)}; its model trained on --run's validation images"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -292,22 +339,27 @@ def main(argv: list[str] | None = None) -> int:
         else {}
     )
     seed = int(meta.get("args", {}).get("seed", 1234))
+    split_seed = int(meta.get("args", {}).get("split_seed", seed))
     val_frac = float(meta.get("args", {}).get("val_frac", 0.1))
+    check_members(a.member, split_seed, val_frac)
 
     images, labels = load_npz(a.data_dir / "train.npz")
-    tr_idx, val_idx = stratified_split(labels, val_frac, seed)
+    tr_idx, val_idx = stratified_split(labels, val_frac, split_seed)
     rng = np.random.default_rng(seed)
     rep_idx = rng.choice(tr_idx, size=a.rep_samples, replace=False)
     x_val, y_val = preprocess(images[val_idx]), labels[val_idx]
     test_images, y_test = load_npz(a.data_dir / "public_test.npz")
     x_test = preprocess(test_images)
 
-    model = keras.models.load_model(a.run / a.checkpoint, compile=False)
+    model = ensemble(
+        [keras.models.load_model(run / a.checkpoint, compile=False) for run in (a.run, *a.member)]
+    )
     tflite = convert_int8(model, preprocess(images[rep_idx]))
     a.out.write_bytes(tflite)
     q = Int8Model(a.out, threads=1)
 
-    res: dict[str, Any] = {"model": "edge_fer_cnn_int8", "file": a.out.name}
+    res: dict[str, Any] = {"model": a.name, "file": a.out.name}
+    res["members"] = [str(run) for run in (a.run, *a.member)]
     res["val"], val_probs = evaluate(model, q, x_val, y_val)
     res["public_test"], test_probs = evaluate(model, q, x_test, y_test)
     res["temperature"] = temperature_block(val_probs, y_val, test_probs, y_test, q.out_scale / 2)
@@ -324,15 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     res["params"] = int(model.count_params())
     res["seed"] = seed
+    res["split_seed"] = split_seed
+    res["member_seeds"] = [
+        int(json.loads((m / "train_meta.json").read_text())["args"]["seed"]) for m in a.member
+    ]
     res["representative_dataset"] = f"{a.rep_samples} images from the training part of train.npz"
-    phases = combine_curves([*a.prior_run, a.run], a.curves_out)
+    phases = combine_curves([*a.prior_run, a.run, *a.member_prior_run, *a.member], a.curves_out)
     res["epochs"] = sum(ph["epochs"] for ph in phases)
-    res["train_wall_s"] = round(sum(ph["wall_s"] for ph in phases), 1)
+    res["train_core_s"] = round(sum(ph["wall_s"] for ph in phases), 1)
     res["training_phases"] = phases
     res["training"] = meta
+    res["member_training"] = [json.loads((m / "train_meta.json").read_text()) for m in a.member]
     res["commands"] = {"train": a.train_command, "export": " ".join(["python", *sys.argv])}
     write_json(a.results, res)
-    a.manifest.write_text(toml_entry(res, "edge_fer_cnn_int8"))
+    a.manifest.write_text(toml_entry(res, a.name))
     t = res["public_test"]
     print(
         json.dumps(

@@ -281,7 +281,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rotate", type=float, default=12.0, help="max rotation, degrees")
     p.add_argument("--erase-p", type=float, default=0.3, help="random-erasing probability")
     p.add_argument("--val-frac", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--seed", type=int, default=1234, help="seed of init, shuffling, augmentation")
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=1234,
+        help="seed of the validation split; keep it fixed across ensemble members so that no "
+        "member trains on another one's validation images",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke test)")
     p.add_argument("--summary", action="store_true", help="print the model summary and exit")
@@ -323,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
 
     images, labels = load_npz(a.data)
-    tr_idx, val_idx = stratified_split(labels, a.val_frac, a.seed)
+    tr_idx, val_idx = stratified_split(labels, a.val_frac, a.split_seed)
     if a.limit:
         tr_idx = np.random.default_rng(a.seed).permutation(tr_idx)[: a.limit]
     x_tr, y_tr = preprocess(images[tr_idx]), labels[tr_idx]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,6 +52,7 @@ def test_bench_json_has_every_key() -> None:
     assert result["invoke"]["detector"]["n"] == 20
     assert result["invoke"]["classifier"]["p50_ms"] > 0
     assert result["invocations_per_frame"] == 1
+    assert result["classifier_invokes_per_face"] == (2 if Config().classifier.flip_tta else 1)
     assert result["machine"]["cores"] >= 1
 
 
@@ -62,6 +64,18 @@ def test_bench_markdown_and_threads() -> None:
     assert "| stage | per | n | p50 ms | p95 ms | mean ms |" in res.stdout
     assert "| frame | frame | 130 |" in res.stdout
     assert "detector threads 1" in res.stdout
+
+
+def test_bench_counts_two_classifier_invokes_per_face_with_flip_tta(tmp_path: Path) -> None:
+    """With classifier.flip_tta in the --config file the bench reports 2 classifier invokes per
+    face and uses them in the model time of the overhead ratio."""
+    config = tmp_path / "edge.yaml"
+    config.write_text("classifier:\n  flip_tta: true\n")
+    result = _bench_json("--frames", "10", "--warmup", "2", "--config", str(config))
+    assert result["classifier_invokes_per_face"] == 2
+    det, cls = result["invoke"]["detector"]["mean_ms"], result["invoke"]["classifier"]["mean_ms"]
+    expected = det * result["invocations_per_frame"] + result["faces_per_frame"] * cls * 2
+    assert result["model_ms_per_frame"] == pytest.approx(expected, abs=0.01)
 
 
 def test_bench_publishes_to_broker(broker: Broker) -> None:

@@ -39,6 +39,19 @@ def test_eval_public_test_floor(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(overall["reliability"]) == 15
 
 
+@pytest.mark.shared_data
+def test_eval_flip_tta_is_reported_and_helps(capsys: pytest.CaptureFixture[str]) -> None:
+    """--flip-tta is recorded in the report and, on FER2013 PublicTest, averaging each face with
+    its mirror image scores at least as well as one pass in top-1 and macro-F1."""
+    data = str(shared_path("fer2013", "public_test.npz"))
+    code_plain, plain, _ = _eval(capsys, data, "--json", "--no-flip-tta")
+    code_tta, tta, _ = _eval(capsys, data, "--json", "--flip-tta")
+    assert (code_plain, code_tta) == (0, 0)
+    assert (plain["flip_tta"], tta["flip_tta"]) == (False, True)
+    assert tta["overall"]["top1"] >= plain["overall"]["top1"]
+    assert tta["overall"]["macro_f1"] >= plain["overall"]["macro_f1"]
+
+
 def _faces_folder(root: Path) -> Path:
     """Two labels only (happy, surprise), 3 images each, cut from FER2013 PublicTest."""
     data = np.load(shared_path("fer2013", "public_test.npz"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -122,3 +123,26 @@ def test_alignment_levels_the_eye_line(angle_deg: float) -> None:
     assert 0 < eyes[:, 0].min() < eyes[:, 0].max() < clf.input_size  # both inside, apart
     gray = np.asarray(cv2.cvtColor(tilted, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     assert EXPRESSIONS[int(np.argmax(clf.classify(gray, det)))] == "happy"
+
+
+def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
+    """With flip_tta the classifier returns the mean of the plain outputs for the crop and its
+    left-right mirror, so a face and its mirror image get the same estimate."""
+    spec = dataclasses.replace(
+        get_spec(bundled_models_dir(), Config().classifier.model, "classifier"), temperature=1.0
+    )
+    plain = ExpressionClassifier(spec, threads=1, margin=0.1)
+    tta = ExpressionClassifier(spec, threads=1, margin=0.1, flip_tta=True)
+    assert (plain.invokes_per_face, tta.invokes_per_face) == (1, 2)
+    frame = sample_frame(70)
+    gray = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    det = max(FaceAnalyzer.from_config(Config()).detector.detect(frame), key=lambda d: d.box.area)
+    crop = plain.align(gray, det).copy()
+    crop[:, : crop.shape[1] // 3] = 128  # cover one side so the face is not symmetric
+    mirror = np.ascontiguousarray(crop[:, ::-1])
+    one, other = np.array(plain.classify_crop(crop)), np.array(plain.classify_crop(mirror))
+    assert not np.allclose(one, other, atol=1e-4)  # the mirror really is a different input
+    expected = (one + other) / 2
+    np.testing.assert_allclose(tta.classify_crop(crop), expected / expected.sum(), atol=1e-6)
+    np.testing.assert_allclose(tta.classify_crop(mirror), tta.classify_crop(crop), atol=1e-6)
+    assert sum(tta.classify(gray, det)) == pytest.approx(1.0, abs=1e-5)

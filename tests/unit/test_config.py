@@ -41,6 +41,14 @@ def test_wrong_type_names_path_line_and_value() -> None:
     assert "'fast'" in message
 
 
+def test_flip_tta_must_be_a_boolean() -> None:
+    """classifier.flip_tta takes true/false; anything else names the key, line and value."""
+    assert parse_text("classifier:\n  flip_tta: true\n", "edge.yaml").classifier.flip_tta
+    [(path, line, message)] = _issues("classifier:\n  flip_tta: sometimes\n")
+    assert (path, line) == ("classifier.flip_tta", 2)
+    assert "'sometimes'" in message
+
+
 def test_out_of_range_value() -> None:
     """Constraints are real: a 0 s window and port 70000 are both rejected, each on its line."""
     issues = _issues("aggregation:\n  window_s: 0\nmqtt:\n  port: 70000\n")
