@@ -90,14 +90,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge.publish.payloads import Topics
     from edge.publish.service import open_service
     from edge.sdnotify import SystemdNotifier
+    from edge.state import exclusive_state_dir
 
     stop = threading.Event()
     _install_stop_handlers(stop)
     topics = Topics(config.mqtt.topic_prefix, device_id(config))
     with ExitStack() as stack:
         notifier = stack.enter_context(SystemdNotifier.from_env(os.environ))
+        state = stack.enter_context(exclusive_state_dir(state_dir(config)))
         # Outbox (with seq), publisher, remote pause, HA discovery, telemetry: edge.publish.
-        mqtt = open_service(config, state_dir(config), topics, stack=stack)
+        mqtt = open_service(config, state, topics, stack=stack)
         progress = _Progress(mqtt.publisher)
         health = ServiceHealth(notifier, progress.describe)
 

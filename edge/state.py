@@ -1,9 +1,11 @@
-"""The state directory (sequence numbers, later the outbox) and atomic writes into it."""
+"""The state directory (outbox, remote-pause flag), its single-owner lock, atomic writes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULT_STATE_DIR = Path("/var/lib/edge")
@@ -35,6 +37,36 @@ def prepare_state_dir(path: Path) -> Path:
             "config or the STATE_DIRECTORY environment variable to a writable folder"
         ) from None
     return path
+
+
+LOCK_NAME = "edge.lock"
+
+
+@contextmanager
+def exclusive_state_dir(path: Path) -> Iterator[Path]:
+    """Hold ``<path>/edge.lock`` (``flock``) while the block runs; refuse a second owner.
+
+    Two services sharing one outbox would send each window twice and hand out ``seq`` twice, so
+    a second ``edge run`` on the same state directory stops at once with the first one's pid.
+    The kernel drops the lock when the process dies, so a crash or power cut leaves no stale
+    lock behind.
+    """
+    lock_path = path / LOCK_NAME
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise StateDirError(
+                f"state directory {path} is in use by another edge process (pid {owner}); stop "
+                "it first, or give this one its own state_dir (or STATE_DIRECTORY)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def write_atomic(path: Path, data: bytes) -> None:
