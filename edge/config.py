@@ -99,13 +99,13 @@ class DetectorConfig(_Strict):
 class ClassifierConfig(_Strict):
     """Expression classifier settings."""
 
-    model: str = Field(default="fer_mini_xception_int8", description="Model id in the manifest.")
+    model: str = Field(default="edge_fer_cnn_int8", description="Model id in the manifest.")
     threads: Annotated[int, Field(ge=1, le=8)] = 1
     margin: Annotated[float, Field(ge=0, le=1)] = Field(
         default=0.1, description="Extra crop around the aligned face, as a fraction of its size."
     )
     flip_tta: bool = Field(
-        default=False,
+        default=True,
         description="Also classify each face mirrored left-right and average the two outputs "
         "(test-time augmentation): two invokes per face for about one point of accuracy.",
     )

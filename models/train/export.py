@@ -11,7 +11,8 @@ Steps:
 3. fit temperature scaling (one scalar T minimising NLL on the validation split, on the int8
    model's dequantized log-probabilities) and report ECE (15 bins) on public_test before/after;
 4. time the int8 model in LiteRT with one thread (mean over >= 500 invokes after warm-up);
-5. write ``results.json`` and ``manifest_entry.toml`` (a ``[models.edge_fer_cnn_int8]`` table).
+5. write ``results/<name>.json`` and ``results/<name>.toml`` (the ``[models.<name>]`` table for
+   ``models/manifest.toml``).
 
 With ``--member DIR`` (repeatable) the checkpoints of ``--run`` and every member are combined
 into ONE network that averages their softmax outputs (an ensemble in a single TFLite file: one
@@ -263,14 +264,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--train-command",
         action="append",
         default=[],
-        help="training command line(s) to record in results.json, in order",
+        help="training command line(s) to record in results/<name>.json, in order",
     )
     p.add_argument("--curves-out", type=Path, default=HERE / "curves.csv")
     p.add_argument("--checkpoint", default="best.keras")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "edge_fer_cnn_int8.tflite")
-    p.add_argument("--results", type=Path, default=HERE / "results.json")
-    p.add_argument("--manifest", type=Path, default=HERE / "manifest_entry.toml")
+    p.add_argument("--results", type=Path, help="default: models/train/results/<name>.json")
+    p.add_argument("--manifest", type=Path, help="default: models/train/results/<name>.toml")
     p.add_argument("--rep-samples", type=int, default=1000)
     p.add_argument("--bench-invokes", type=int, default=2000)
     p.add_argument("--bench-warmup", type=int, default=200)
@@ -331,6 +332,8 @@ def check_members(members: list[Path], split_seed: int, val_frac: float) -> None
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    a.results = a.results or HERE / "results" / f"{a.name}.json"
+    a.manifest = a.manifest or HERE / "results" / f"{a.name}.toml"
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     meta = (

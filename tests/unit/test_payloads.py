@@ -8,7 +8,7 @@ from typing import Any
 from edge.publish.payloads import ModelIds, Topics, encode, iso_utc, window_message, window_payload
 from edge.types import EXPRESSIONS, Window
 
-MODELS = ModelIds("blazeface_full_range@99bf9494d84f", "fer_mini_xception_int8@ba9345e00c3c")
+MODELS = ModelIds("blazeface_full_range@99bf9494d84f", "edge_fer_cnn_int8@b58a41733cf2")
 
 
 def window(suppressed: bool) -> Window:
