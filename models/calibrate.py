@@ -17,6 +17,7 @@ Usage::
 
     python models/calibrate.py                      # default classifier; print, change nothing
     python models/calibrate.py --model ID --write   # also set temperature in manifest.toml
+    python models/calibrate.py --model ID --flip-tta --write   # temperature_flip (TTA output)
     python models/calibrate.py --json               # machine-readable result
 
 Deterministic: the same model, data, seed and fraction give the same ``T``.
@@ -63,10 +64,16 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
     return np.sort(np.concatenate(parts))
 
 
-def raw_log_probs(spec: ModelSpec, images: list[np.ndarray]) -> np.ndarray:
-    """Log of the classifier's probabilities at ``T = 1`` (clipped like the runtime)."""
+def raw_log_probs(
+    spec: ModelSpec, images: list[np.ndarray], *, flip_tta: bool = False
+) -> np.ndarray:
+    """Log of the classifier's probabilities at ``T = 1`` (clipped like the runtime); with
+    ``flip_tta`` the mean of each face's and its mirror image's outputs, as at run time."""
     classifier = ExpressionClassifier(
-        dataclasses.replace(spec, temperature=1.0), threads=1, margin=0.0
+        dataclasses.replace(spec, temperature=1.0, temperature_flip=None),
+        threads=1,
+        margin=0.0,
+        flip_tta=flip_tta,
     )
     probs = np.asarray([classifier.classify_crop(img) for img in images], dtype=np.float64)
     return metrics.log_probs_from_probs(probs)
@@ -82,18 +89,21 @@ def scores(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> dic
     }
 
 
-def write_temperature(manifest: Path, model_id: str, temperature: float, note: str) -> None:
-    """Replace the ``temperature = ...`` line of ``[models.<model_id>]``, nothing else."""
+def write_temperature(
+    manifest: Path, model_id: str, temperature: float, note: str, *, key: str = "temperature"
+) -> None:
+    """Replace the ``<key> = ...`` line of ``[models.<model_id>]``, nothing else; a missing
+    ``temperature_flip`` line is added after the ``temperature`` line."""
     text = manifest.read_text(encoding="utf-8")
     section = re.search(rf"^\[models\.{re.escape(model_id)}\]\n(?:(?!\[).*\n?)*", text, re.M)
     if section is None:
         raise SystemExit(f"{manifest}: no [models.{model_id}] section")
-    body, count = re.subn(
-        r"^temperature = [^\n]*$",
-        f"temperature = {temperature}  # {note}",
-        section.group(0),
-        flags=re.M,
-    )
+    line = f"{key} = {temperature}  # {note}"
+    body, count = re.subn(rf"^{key} = [^\n]*$", line, section.group(0), flags=re.M)
+    if count == 0 and key != "temperature":
+        body, count = re.subn(
+            r"^(temperature = [^\n]*)$", rf"\1\n{line}", section.group(0), flags=re.M
+        )
     if count != 1:
         raise SystemExit(f"{manifest}: [models.{model_id}] needs exactly one temperature line")
     manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
@@ -103,7 +113,7 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     spec = get_spec(MODELS_DIR, args.model, "classifier")
     train = load_dataset(args.train, spec.labels)
     held = stratified_split(train.labels, args.fraction, args.seed)
-    lp_cal = raw_log_probs(spec, [train.images[i] for i in held])
+    lp_cal = raw_log_probs(spec, [train.images[i] for i in held], flip_tta=args.flip_tta)
     y_cal = train.labels[held]
     fitted = metrics.fit_temperature(lp_cal, y_cal)
     temperature = round(fitted, 3)  # more digits than the fit's precision would be noise
@@ -112,6 +122,7 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         "temperature": temperature,
         "fitted": round(fitted, 6),
         "previous_temperature": spec.temperature,
+        "flip_tta": args.flip_tta,
         "fitted_on": f"{args.train.name}: stratified {args.fraction:g} split, seed {args.seed}, "
         f"n={len(held)}",
         "calibration_split": {
@@ -121,7 +132,7 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.report is not None:
         test = load_dataset(args.report, spec.labels)
-        lp_test = raw_log_probs(spec, test.images)
+        lp_test = raw_log_probs(spec, test.images, flip_tta=args.flip_tta)
         result["report_set"] = {
             "data": args.report.name,
             "n": len(test),
@@ -139,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where ECE before/after is reported (never fitted on)")  # fmt: skip
     parser.add_argument("--fraction", type=float, default=FRACTION)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--flip-tta",
+        action="store_true",
+        help="fit on the flip-TTA output (classifier.flip_tta) instead of one pass",
+    )
     parser.add_argument("--write", action="store_true", help="store T in manifest.toml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -146,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         note = f"models/calibrate.py: NLL fit on a stratified {args.fraction:g} split of "
         note += f"{args.train.name}, seed {args.seed}: {result['fitted']}"
-        write_temperature(MODELS_DIR / "manifest.toml", args.model, result["temperature"], note)
+        if args.flip_tta:
+            note += " (flip-TTA output)"
+        key = "temperature_flip" if args.flip_tta else "temperature"
+        write_temperature(
+            MODELS_DIR / "manifest.toml", args.model, result["temperature"], note, key=key
+        )
         result["written"] = str(MODELS_DIR / "manifest.toml")
     if args.json:
         print(json.dumps(result, indent=2))
@@ -158,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {block.get('data', name)}: before {block['before']}")
             print(f"  {' ' * len(block.get('data', name))}  after  {block['after']}")
     if args.write:
-        print(f"wrote temperature = {result['temperature']} to {result['written']}")
+        key = "temperature_flip" if args.flip_tta else "temperature"
+        print(f"wrote {key} = {result['temperature']} to {result['written']}")
     return 0
 
 

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         return _fail(f"--model: {exc}")
     if args.temperature is not None:
-        spec = dataclasses.replace(spec, temperature=args.temperature)
+        spec = dataclasses.replace(spec, temperature=args.temperature, temperature_flip=None)
     try:
         dataset = load_dataset(args.data, spec.labels)
         groups = load_groups(args.groups, dataset) if args.groups else None
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {
         "data": str(args.data),
         "model": spec.short_id,
-        "temperature": spec.temperature,
+        "temperature": classifier.temperature,
         "flip_tta": flip_tta,
         "overall": summarize(probs, dataset.labels, spec.labels),
     }

@@ -7,7 +7,8 @@ crop in one step), so no full-frame intermediate is made per face.
 
 With ``flip_tta`` the crop is classified a second time mirrored left-right and the two
 dequantized outputs are averaged before temperature scaling (horizontal-flip test-time
-augmentation: two invokes per face, measured gain in ``docs/model-card.md``).
+augmentation: two invokes per face, measured gain in ``docs/model-card.md``); the manifest's
+``temperature_flip``, when given, is the temperature fitted for that averaged output.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class ExpressionClassifier:
         quant = spec.output_quant
         self._out_scale = quant.scale if quant else 1.0
         self._out_zero = quant.zero_point if quant else 0
-        self._inv_temperature = 1.0 / spec.temperature
         self._flip_tta = flip_tta
+        flip_t = spec.temperature_flip if flip_tta else None
+        self._temperature: float = spec.temperature if flip_t is None else flip_t
+        self._inv_temperature = 1.0 / self._temperature
         self._mirror = np.zeros((self._size, self._size), dtype=np.uint8) if flip_tta else None
         self._probs = np.zeros(len(spec.labels), dtype=np.float32)
 
@@ -60,6 +63,12 @@ class ExpressionClassifier:
     def flip_tta(self) -> bool:
         """True when each face is also classified mirrored and the two outputs averaged."""
         return self._flip_tta
+
+    @property
+    def temperature(self) -> float:
+        """The temperature applied: the manifest's ``temperature_flip`` with flip TTA when it
+        has one, else ``temperature``."""
+        return self._temperature
 
     @property
     def invokes_per_face(self) -> int:

@@ -57,6 +57,9 @@ class ModelSpec:
     output_quant: Quant | None
     temperature: float
     extra: dict[str, Any]
+    #: Temperature for the flip-TTA output (mean of a face and its mirror image); None: use
+    #: ``temperature``. Averaging two passes softens the output, so it needs its own fit.
+    temperature_flip: float | None = None
 
     @property
     def short_id(self) -> str:
@@ -112,12 +115,22 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
                 labels=tuple(str(x) for x in entry.get("labels", ())),
                 input_quant=_quant(entry.get("input_quant")),
                 output_quant=_quant(entry.get("output_quant")),
-                temperature=float(entry.get("temperature", 1.0)),
+                temperature=_temperature(entry, "temperature", 1.0) or 1.0,
                 extra={k: v for k, v in entry.items() if k in ("anchors", "outputs", "score_clip")},
+                temperature_flip=_temperature(entry, "temperature_flip", None),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"manifest {path}: entry {model_id!r} is malformed: {exc}") from None
     return specs
+
+
+def _temperature(entry: dict[str, Any], key: str, default: float | None) -> float | None:
+    if key not in entry:
+        return default
+    value = float(entry[key])
+    if not value > 0:  # also catches NaN
+        raise ValueError(f"{key} = {entry[key]!r} must be > 0 (1.0 = no calibration)")
+    return value
 
 
 def get_spec(models_dir: Path, model_id: str, kind: str) -> ModelSpec:

@@ -129,7 +129,9 @@ def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
     """With flip_tta the classifier returns the mean of the plain outputs for the crop and its
     left-right mirror, so a face and its mirror image get the same estimate."""
     spec = dataclasses.replace(
-        get_spec(bundled_models_dir(), Config().classifier.model, "classifier"), temperature=1.0
+        get_spec(bundled_models_dir(), Config().classifier.model, "classifier"),
+        temperature=1.0,
+        temperature_flip=None,
     )
     plain = ExpressionClassifier(spec, threads=1, margin=0.1)
     tta = ExpressionClassifier(spec, threads=1, margin=0.1, flip_tta=True)
@@ -146,3 +148,34 @@ def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
     np.testing.assert_allclose(tta.classify_crop(crop), expected / expected.sum(), atol=1e-6)
     np.testing.assert_allclose(tta.classify_crop(mirror), tta.classify_crop(crop), atol=1e-6)
     assert sum(tta.classify(gray, det)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_flip_tta_uses_its_own_temperature() -> None:
+    """A manifest's temperature_flip is applied to the flip-TTA output and temperature to the
+    single pass: each mode gets the temperature fitted for it."""
+    base = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    raw = dataclasses.replace(base, temperature=1.0, temperature_flip=None)
+    scaled = dataclasses.replace(base, temperature=0.9, temperature_flip=0.5)
+    frame = sample_frame(70)
+    gray = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    det = max(FaceAnalyzer.from_config(Config()).detector.detect(frame), key=lambda d: d.box.area)
+    crop = ExpressionClassifier(raw, threads=1, margin=0.1).align(gray, det).copy()
+    crop[:, : crop.shape[1] // 3] = 128  # not saturated, not symmetric
+    for flip, temperature in ((False, 0.9), (True, 0.5)):
+        plain = np.array(ExpressionClassifier(raw, threads=1, margin=0.1, flip_tta=flip)
+                         .classify_crop(crop))  # fmt: skip
+        clf = ExpressionClassifier(scaled, threads=1, margin=0.1, flip_tta=flip)
+        assert clf.temperature == temperature
+        expected = np.exp(np.log(np.maximum(plain, 1e-6)) / temperature)
+        np.testing.assert_allclose(clf.classify_crop(crop), expected / expected.sum(), atol=1e-5)
+
+
+@pytest.mark.parametrize("value", ["0.0", "-1.5", "nan"])
+def test_bad_temperature_in_manifest_is_refused(tmp_path: Path, value: str) -> None:
+    """A temperature_flip that is not > 0 is a malformed manifest entry naming the key and fix."""
+    models = _copy_models(tmp_path)
+    manifest = models / "manifest.toml"
+    text = manifest.read_text()
+    manifest.write_text(text.replace("temperature_flip = 0.858", f"temperature_flip = {value}", 1))
+    with pytest.raises(ModelError, match=r"temperature_flip = .* must be > 0"):
+        get_spec(models, "edge_fer_cnn_int8", "classifier")
