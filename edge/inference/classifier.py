@@ -48,12 +48,10 @@ class ExpressionClassifier:
         quant = spec.output_quant
         self._out_scale = quant.scale if quant else 1.0
         self._out_zero = quant.zero_point if quant else 0
-        self._flip_tta = flip_tta
         flip_t = spec.temperature_flip if flip_tta else None
         self._temperature: float = spec.temperature if flip_t is None else flip_t
         self._inv_temperature = 1.0 / self._temperature
         self._mirror = np.zeros((self._size, self._size), dtype=np.uint8) if flip_tta else None
-        self._probs = np.zeros(len(spec.labels), dtype=np.float32)
 
     @property
     def input_size(self) -> int:
@@ -62,7 +60,7 @@ class ExpressionClassifier:
     @property
     def flip_tta(self) -> bool:
         """True when each face is also classified mirrored and the two outputs averaged."""
-        return self._flip_tta
+        return self._mirror is not None
 
     @property
     def temperature(self) -> float:
@@ -72,7 +70,7 @@ class ExpressionClassifier:
 
     @property
     def invokes_per_face(self) -> int:
-        return 2 if self._flip_tta else 1
+        return 2 if self._mirror is not None else 1
 
     def alignment_matrix(self, detection: Detection) -> np.ndarray:
         """2x3 affine map from crop pixels to frame pixels: eye line level, face centred.
@@ -120,12 +118,9 @@ class ExpressionClassifier:
         np.take(self._lut, crop, out=self._input[0, :, :, 0])
         probs = self._dequantized_output()
         if self._mirror is not None:
-            self._probs[:] = probs
             cv2.flip(crop, 1, dst=self._mirror)
             np.take(self._lut, self._mirror, out=self._input[0, :, :, 0])
-            self._probs += self._dequantized_output()
-            self._probs *= 0.5
-            probs = self._probs
+            probs = (probs + self._dequantized_output()) * np.float32(0.5)
         return self._normalized(probs)
 
     def classify(self, gray: ImageArray, detection: Detection) -> tuple[float, ...]:

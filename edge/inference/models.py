@@ -115,18 +115,19 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
                 labels=tuple(str(x) for x in entry.get("labels", ())),
                 input_quant=_quant(entry.get("input_quant")),
                 output_quant=_quant(entry.get("output_quant")),
-                temperature=_temperature(entry, "temperature", 1.0) or 1.0,
+                temperature=_temperature(entry, "temperature") or 1.0,
                 extra={k: v for k, v in entry.items() if k in ("anchors", "outputs", "score_clip")},
-                temperature_flip=_temperature(entry, "temperature_flip", None),
+                temperature_flip=_temperature(entry, "temperature_flip"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"manifest {path}: entry {model_id!r} is malformed: {exc}") from None
     return specs
 
 
-def _temperature(entry: dict[str, Any], key: str, default: float | None) -> float | None:
+def _temperature(entry: dict[str, Any], key: str) -> float | None:
+    """``entry[key]`` as a temperature (> 0), or None when the key is absent."""
     if key not in entry:
-        return default
+        return None
     value = float(entry[key])
     if not value > 0:  # also catches NaN
         raise ValueError(f"{key} = {entry[key]!r} must be > 0 (1.0 = no calibration)")
