@@ -1,38 +1,53 @@
-"""Builds the stages from the config, owns the ExitStack and the stop event, runs the loop.
+"""The one wiring site: builds the stages from the config, starts them in order, stops them in
+reverse (one ExitStack), and runs the loop.
 
 One process: the capture thread keeps the newest frame; this loop pulls it, runs the models,
-updates tracks and closes windows; the sinks (MQTT, stdout) get one message per window.
+updates tracks and closes windows; the publisher numbers, encodes and sends each window.
 SIGTERM/SIGINT only set the stop event; every blocking call in the loop has a timeout, so the
 open window is published as ``partial`` and the process exits within seconds.
+
+Start order of ``edge run`` (stop is the reverse): systemd notifier -> state directory lock ->
+outbox -> MQTT publisher (remote pause, Home Assistant discovery) -> models -> camera ->
+READY=1 -> loop.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
-import socket
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from edge.aggregate import Aggregator
-from edge.camera import LatestFrameSource, open_source
-from edge.config import Config
-from edge.dp import LaplaceMechanism
+from edge.aggregation import Aggregator
+from edge.camera import open_source
+from edge.camera.base import SourceStats
+from edge.config import Config, device_id
 from edge.inference.analyzer import FaceAnalyzer
-from edge.privacy import PrivacyFilter
-from edge.publish.payloads import ModelIds, OutboundMessage, Topics, window_message
-from edge.publish.seq import SeqSource
-from edge.state import prepare_state_dir, resolve_state_dir
+from edge.privacy.dp import LaplaceMechanism
+from edge.privacy.filter import PrivacyFilter
+from edge.publish.control import analysis_state_message
+from edge.publish.homeassistant import HomeAssistantDiscovery
+from edge.publish.message import ModelIds
+from edge.publish.mqtt import MqttPublisher
+from edge.publish.outbox import Outbox
+from edge.publish.topics import Topics
+from edge.publish.window import Transport, WindowPublisher
+from edge.service.health import ServiceHealth, StatusLine
+from edge.service.pause import AnalysisSwitch
+from edge.service.sdnotify import SystemdNotifier
+from edge.service.state import exclusive_state_dir, prepare_state_dir, resolve_state_dir
+from edge.service.telemetry import Telemetry
 from edge.tracking import Tracker
-from edge.types import Frame, Window
+from edge.types import Frame, PipelineSnapshot, Window
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +55,10 @@ log = logging.getLogger(__name__)
 FRAME_WAIT_S = 0.25
 
 
-class Sink(Protocol):
-    """Where window messages go (MQTT, stdout in the demo, a list in tests)."""
+class WindowSink(Protocol):
+    """Where the pipeline hands each closed window (the publisher encodes it)."""
 
-    def send(self, message: OutboundMessage) -> None: ...
+    def window_closed(self, window: Window) -> None: ...
 
 
 class FrameReader(Protocol):
@@ -76,12 +91,9 @@ class RunResult:
     source_ended: bool
 
 
-def device_id(config: Config) -> str:
-    """``device.id`` or the hostname, reduced to characters that are safe in a topic level."""
-    if config.device.id:
-        return config.device.id
-    host = socket.gethostname().split(".")[0]
-    return re.sub(r"[^A-Za-z0-9_-]", "-", host)[:64] or "edge"
+def sample_video() -> Path:
+    """The bundled sample clip used by ``edge demo`` and ``edge bench``."""
+    return Path(str(resources.files("edge") / "data" / "sample.mp4"))
 
 
 def state_dir(config: Config, env: Mapping[str, str] | None = None) -> Path:
@@ -90,42 +102,64 @@ def state_dir(config: Config, env: Mapping[str, str] | None = None) -> Path:
     )
 
 
+def model_ids(analyzer: FaceAnalyzer) -> ModelIds:
+    return ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
+
+
 class Pipeline:
-    """The per-frame work: analyse, track, aggregate; emits a message per closed window."""
+    """The per-frame work: privacy filter, analyse, track, aggregate; hands each closed window
+    to its sink. Every stage comes in through the constructor."""
 
     def __init__(
         self,
+        analyzer: FaceAnalyzer,
+        privacy: PrivacyFilter,
+        tracker: Tracker,
+        aggregator: Aggregator,
+        *,
+        windows: WindowSink,
+        clock: Clock,
+        counts_withheld: bool,
+    ) -> None:
+        self.analyzer = analyzer
+        self.privacy = privacy
+        self.tracker = tracker
+        self.aggregator = aggregator
+        #: True when differential privacy is on: no exact live count may leave the device.
+        self._counts_withheld = counts_withheld
+        self._windows = windows
+        self._clock = clock
+        self.frames = 0
+        self.windows = 0
+        self._gate: Callable[[], bool] | None = None
+        self._analysing = True
+
+    @classmethod
+    def from_config(
+        cls,
         config: Config,
         analyzer: FaceAnalyzer,
-        seq: SeqSource,
-        sinks: Sequence[Sink],
+        windows: WindowSink,
         clock: Clock,
         *,
         rng: np.random.Generator | None = None,
-    ) -> None:
-        self._config = config
-        self.analyzer = analyzer
-        self.privacy = PrivacyFilter(config.privacy)
-        self.tracker = Tracker(config.tracking)
-        self.aggregator = Aggregator(
+    ) -> Pipeline:
+        """The stages ``edge run``, ``edge demo`` and ``edge bench`` share, from the config."""
+        aggregator = Aggregator(
             config.aggregation.window_s,
             config.privacy.min_faces,
             config.tracking.min_seen_s,
             dp=LaplaceMechanism.from_config(config.privacy.dp, rng),
         )
-        #: True when differential privacy is on: no exact live count may leave the device.
-        self.exact_counts_withheld = config.privacy.dp.epsilon is not None
-        self.topics = Topics(config.mqtt.topic_prefix, device_id(config))
-        self.models = ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
-        self._seq = seq
-        self._sinks = sinks
-        self._clock = clock
-        self.frames = 0
-        self.windows = 0
-        #: The open frame source (for telemetry), set by :func:`run_pipeline`.
-        self.source: LatestFrameSource | None = None
-        self._gate: Callable[[], bool] | None = None
-        self._analysing = True
+        return cls(
+            analyzer,
+            PrivacyFilter(config.privacy),
+            Tracker(config.tracking),
+            aggregator,
+            windows=windows,
+            clock=clock,
+            counts_withheld=config.privacy.dp.enabled,
+        )
 
     def set_gate(self, gate: Callable[[], bool] | None) -> None:
         """Remote pause: while ``gate()`` is false no frame is analysed and no window is
@@ -139,7 +173,7 @@ class Pipeline:
             self._analysing = on
             if on:
                 self.aggregator.flush(now)  # only paused time: nothing was analysed in it
-                self.tracker = Tracker(self._config.tracking)
+                self.tracker.reset()
                 self.aggregator.start(now)
                 log.info("analysis resumed")
             else:
@@ -168,63 +202,158 @@ class Pipeline:
             self._emit(self.aggregator.flush(self._clock.wall()))
 
     def _emit(self, window: Window | None) -> None:
-        if window is None:
-            return
-        seq = self._seq.next()
-        message = window_message(
-            window, seq=seq, topics=self.topics, models=self.models, qos=self._config.mqtt.qos
-        )
-        for sink in self._sinks:
-            sink.send(message)
-        self.windows += 1
-        log.info(
-            "window seq=%d faces=%d frames=%d suppressed=%s partial=%s",
-            seq,
-            window.faces,
-            window.frames,
-            window.suppressed,
-            window.partial,
+        if window is not None:
+            self._windows.window_closed(window)
+            self.windows += 1
+
+    def snapshot(self, source: SourceStats | None) -> PipelineSnapshot:
+        """Counters and timings for telemetry and the status line (cheap; call it when due)."""
+        return PipelineSnapshot(
+            frames_captured=source.captured if source is not None else 0,
+            frames_dropped=source.dropped if source is not None else 0,
+            frames_processed=self.frames,
+            windows=self.windows,
+            faces_now=None if self._counts_withheld else self.tracker.live_tracks,
+            detect_ms=self.analyzer.detect_ms.p50_p95(),
+            classify_ms=self.analyzer.classify_ms.p50_p95(),
         )
 
-    @property
-    def last_seq(self) -> int:
-        return self._seq.last
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    """``edge demo``: a throwaway state directory, every window echoed, MQTT only when asked;
+    no systemd, remote pause, Home Assistant or telemetry."""
+
+    echo: Transport
+    mqtt: bool
 
 
-def run_pipeline(
-    config: Config,
-    *,
-    stop: threading.Event,
-    sinks: Sequence[Sink],
-    seq: SeqSource,
-    clock: Clock | None = None,
-    on_ready: Callable[[], None] | None = None,
-    on_tick: Callable[[Pipeline], None] | None = None,
-    analysis: Callable[[], bool] | None = None,
-) -> RunResult:
-    """Run until ``stop`` is set or a non-looping file source ends."""
-    clock = clock or SystemClock()
-    analyzer = FaceAnalyzer.from_config(config)
-    pipeline = Pipeline(config, analyzer, seq, sinks, clock)
-    with ExitStack() as stack:
-        source = stack.enter_context(open_source(config.camera))
-        pipeline.source = source
-        pipeline.set_gate(analysis)
-        pipeline.aggregator.start(clock.wall())
-        if on_ready is not None:
-            on_ready()
-        while not stop.is_set() and not source.ended:
-            pipeline.step(source)
-            if on_tick is not None:
-                on_tick(pipeline)
-        ended = source.ended
-        pipeline.finish()
-        stats = source.stats
-    log.info(
-        "stopped: %d frames processed, %d captured, %d dropped, %d windows",
-        pipeline.frames,
-        stats.captured,
-        stats.dropped,
-        pipeline.windows,
-    )
-    return RunResult(pipeline.frames, pipeline.windows, pipeline.last_seq, ended)
+def open_outbox(config: Config, state: Path, stack: ExitStack) -> Outbox:
+    """``<state>/outbox.db``, taking over ``<state>/seq`` of earlier versions."""
+    outbox = Outbox(state / "outbox.db", config.mqtt.outbox, legacy_seq_file=state / "seq")
+    stack.callback(outbox.close)
+    return outbox
+
+
+class Service:
+    """``edge run`` (and ``edge demo``): ordered start, reverse stop, one ExitStack."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        stop: threading.Event,
+        env: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+        demo: Demo | None = None,
+    ) -> None:
+        self._config = config
+        self._stop = stop
+        self._env = os.environ if env is None else env
+        self._clock = clock or SystemClock()
+        self._demo = demo
+        self._topics = Topics(config.mqtt.topic_prefix, device_id(config.device))
+
+    def run(self) -> RunResult:
+        """Start every stage, loop until stopped (or a non-looping file ends), stop in reverse."""
+        config, demo = self._config, self._demo
+        with ExitStack() as stack:
+            notifier = stack.enter_context(SystemdNotifier.from_env({} if demo else self._env))
+            if demo is not None:
+                state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
+            else:
+                state = state_dir(config, self._env)
+            stack.enter_context(exclusive_state_dir(state))
+            outbox = open_outbox(config, state, stack)
+            transports: list[Transport] = [demo.echo] if demo is not None else []
+            publisher, switch = self._start_mqtt(stack, state, outbox)
+            if publisher is not None:
+                transports.append(publisher)
+            analyzer = FaceAnalyzer.from_config(config)
+            windows = WindowPublisher(
+                outbox,
+                transports,
+                topics=self._topics,
+                models=model_ids(analyzer),
+                qos=config.mqtt.qos,
+            )
+            pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
+            source = stack.enter_context(open_source(config.camera))
+            pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
+            pipeline.aggregator.start(self._clock.wall())
+            ticks: list[Callable[[], None]] = []
+            health = None
+            if demo is None and publisher is not None and switch is not None:
+
+                def snapshot() -> PipelineSnapshot:
+                    return pipeline.snapshot(source.stats)
+
+                health = ServiceHealth(notifier, StatusLine(snapshot, publisher).describe)
+                telemetry = self._telemetry(outbox, publisher, switch, snapshot, analyzer)
+                ticks = [health.tick, telemetry.tick]
+                health.ready()
+            while not self._stop.is_set() and not source.ended:
+                pipeline.step(source)
+                for tick in ticks:
+                    tick()
+            ended = source.ended
+            pipeline.finish()
+            stats = source.stats
+            if health is not None:
+                health.stopping()
+            log.info(
+                "stopped: %d frames processed, %d captured, %d dropped, %d windows",
+                pipeline.frames,
+                stats.captured,
+                stats.dropped,
+                pipeline.windows,
+            )
+            return RunResult(pipeline.frames, windows.windows, windows.last_seq, ended)
+
+    def _start_mqtt(
+        self, stack: ExitStack, state: Path, outbox: Outbox
+    ) -> tuple[MqttPublisher | None, AnalysisSwitch | None]:
+        """The MQTT client, and (for ``edge run``) the remote pause and HA discovery."""
+        config, topics = self._config, self._topics
+        if self._demo is not None and not self._demo.mqtt:
+            return None, None
+        publisher = MqttPublisher(
+            config.mqtt, topics, outbox, window_s=config.aggregation.window_s, env=self._env
+        )
+        switch = None
+        if self._demo is None:
+            switch = AnalysisSwitch(
+                state / "analysis",
+                on_change=lambda on: publisher.publish_live(analysis_state_message(topics, on)),
+            )
+            publisher.publish_live(analysis_state_message(topics, switch.enabled))
+            publisher.subscribe(topics.analysis_set, switch.handle)
+            if config.homeassistant.enabled:
+                HomeAssistantDiscovery(
+                    publisher,
+                    topics,
+                    discovery_prefix=config.homeassistant.discovery_prefix,
+                    device_name=config.device.name,
+                ).start()
+        stack.enter_context(publisher)
+        return publisher, switch
+
+    def _telemetry(
+        self,
+        outbox: Outbox,
+        publisher: MqttPublisher,
+        switch: AnalysisSwitch,
+        snapshot: Callable[[], PipelineSnapshot],
+        analyzer: FaceAnalyzer,
+    ) -> Telemetry:
+        return Telemetry(
+            interval_s=self._config.telemetry.interval_s,
+            topics=self._topics,
+            models=model_ids(analyzer),
+            outbox=outbox,
+            publish=publisher.publish_live,
+            snapshot=snapshot,
+            reconnects=lambda: publisher.stats().reconnects,
+            analysis=lambda: switch.enabled,
+        )
+

@@ -10,7 +10,7 @@ def describe_failure(exc: BaseException) -> str | None:
     from edge.inference.runtime import RuntimeUnavailableError
     from edge.publish.connect import MqttSetupError
     from edge.publish.outbox import OutboxError
-    from edge.state import StateDirError
+    from edge.service.state import StateDirError
 
     if isinstance(exc, ModelError | CaptureError | StateDirError | RuntimeUnavailableError):
         return str(exc)

@@ -1,7 +1,7 @@
 """Small frozen records passed between the pipeline stages.
 
 Stages exchange these, never tuples or dicts. Nothing here leaves the process except
-:class:`Window`, and only through :mod:`edge.publish.payloads`, which decides which of its
+:class:`Window`, and only through :mod:`edge.publish.window`, which decides which of its
 fields go on the wire.
 """
 
@@ -124,7 +124,7 @@ class DpStatement:
 
     ``epsilon`` is the budget per window and per face track; ``counts_scale`` and
     ``shares_scale`` are the Laplace scales (b) of the noise on the counts and on the
-    per-expression sums (see :mod:`edge.dp`).
+    per-expression sums (see :mod:`edge.privacy.dp`).
     """
 
     epsilon: float
@@ -155,3 +155,21 @@ class Window:
     suppressed: bool
     partial: bool
     dp: DpStatement | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSnapshot:
+    """What the processing loop offers its observers (telemetry, systemd's status line):
+    counters and timings, never an image or anything per face.
+
+    ``faces_now`` is None when differential privacy is on: an exact live count would bypass
+    its epsilon. Timings are (p50, p95) in milliseconds, None before the first sample.
+    """
+
+    frames_captured: int
+    frames_dropped: int
+    frames_processed: int
+    windows: int
+    faces_now: int | None
+    detect_ms: tuple[float, float] | None
+    classify_ms: tuple[float, float] | None

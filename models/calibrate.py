@@ -44,10 +44,10 @@ FRACTION = 0.1
 sys.path.insert(0, str(REPO_ROOT))
 
 from edge.config import Config  # noqa: E402
-from edge.evaluation import metrics  # noqa: E402
-from edge.evaluation.data import load_dataset  # noqa: E402
 from edge.inference.classifier import ExpressionClassifier  # noqa: E402
 from edge.inference.models import ModelSpec, get_spec  # noqa: E402
+from edge.tools.eval import metrics  # noqa: E402
+from edge.tools.eval.data import load_dataset  # noqa: E402
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from edge.config import MqttConfig
-from edge.config_publish import OutboxConfig
+from edge.config.mqtt import OutboxConfig
 from edge.publish.connect import MAX_INFLIGHT
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
-from edge.publish.payloads import OutboundMessage, Topics
+from edge.publish.window import OutboundMessage, Topics
 
 PAYLOAD = json.dumps({"schema": "edge.emotions/1", "pad": "x" * 650}).encode()  # ~ a window
 

@@ -85,7 +85,8 @@ class Broker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {(self.workdir / 'mosquitto.log').read_text()}")
+                log = (self.workdir / "mosquitto.log").read_text()
+                raise RuntimeError(f"mosquitto exited: {log}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return

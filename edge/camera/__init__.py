@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edge.camera.base import Capture, CaptureError, LatestFrameSource
-from edge.camera.uri import SourceSpec, parse_source
 from edge.config import CameraConfig
+from edge.config.source import SourceSpec, parse_source
 
 __all__ = [
     "Capture",

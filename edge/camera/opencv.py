@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edge.camera.base import CaptureError
-from edge.camera.uri import SourceSpec
+from edge.config.source import SourceSpec
 from edge.types import ImageArray
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})

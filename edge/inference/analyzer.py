@@ -30,6 +30,13 @@ class StageTimes:
             return None
         return float(np.percentile(np.fromiter(self._values, dtype=np.float64), q))
 
+    def p50_p95(self) -> tuple[float, float] | None:
+        """(median, 95th percentile), or None before the first sample."""
+        if not self._values:
+            return None
+        p50, p95 = np.percentile(np.fromiter(self._values, dtype=np.float64), (50, 95))
+        return float(p50), float(p95)
+
 
 class FaceAnalyzer:
     """Runs detection on the RGB frame, then classifies each face on the grey frame."""

@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MqttConfig
-from edge.publish.payloads import STATUS_OFFLINE, Topics
+from edge.publish.topics import STATUS_OFFLINE, Topics
 
 #: systemd ``LoadCredential=`` name of the password (see systemd/edge.service).
 CREDENTIAL_NAME = "mqtt_password"

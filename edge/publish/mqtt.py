@@ -39,15 +39,10 @@ from edge.publish.connect import (
     describe_refusal,
     tls_context,
 )
+from edge.publish.message import OutboundMessage
 from edge.publish.outbox import Outbox, is_historical
-from edge.publish.payloads import (
-    STATUS_OFFLINE,
-    STATUS_ONLINE,
-    OutboundMessage,
-    Topics,
-    as_historical,
-    state_message,
-)
+from edge.publish.topics import STATUS_OFFLINE, STATUS_ONLINE, Topics
+from edge.publish.window import as_historical, state_message
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +62,7 @@ class PublisherStats:
 
 class MqttPublisher:
     """Publishes windows (through the outbox), retained status/state, live telemetry; routes
-    subscribed command topics to handlers. A :class:`edge.app.Sink` for window messages."""
+    subscribed command topics to handlers. A :class:`edge.publish.window.Transport`."""
 
     def __init__(
         self,

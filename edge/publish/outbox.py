@@ -27,8 +27,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.config_publish import OutboxConfig
-from edge.publish.payloads import OutboundMessage
+from edge.config.mqtt import OutboxConfig
+from edge.publish.message import OutboundMessage
 
 log = logging.getLogger(__name__)
 

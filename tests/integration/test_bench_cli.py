@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from edge.app import device_id
-from edge.config import Config
+from edge.config import Config, device_id
 from tests.conftest import Broker, Subscriber
 
 pytestmark = pytest.mark.integration
@@ -81,7 +80,7 @@ def test_bench_counts_two_classifier_invokes_per_face_with_flip_tta(tmp_path: Pa
 def test_bench_publishes_to_broker(broker: Broker) -> None:
     """With --mqtt every closed window is published to the broker under edge-bench/ (never
     under the sensor's own prefix), as a valid edge.emotions/1 payload."""
-    topic = f"edge-bench/{device_id(Config())}/emotions"
+    topic = f"edge-bench/{device_id(Config().device)}/emotions"
     with Subscriber(broker, ["edge-bench/#", "edge/#"]) as sub:
         result = _bench_json(
             "--frames", "150", "--window-s", "1", "--mqtt", f"{broker.host}:{broker.port}"

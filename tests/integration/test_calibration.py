@@ -14,10 +14,10 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from edge.evaluation import metrics
 from edge.inference.classifier import ExpressionClassifier
 from edge.inference.models import ModelError, bundled_models_dir, get_spec
 from edge.inference.preprocess import resize_interpolation
+from edge.tools.eval import metrics
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.config import MqttConfig
-from edge.config_publish import OutboxConfig
+from edge.config.mqtt import OutboxConfig
+from edge.publish.message import OutboundMessage
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
-from edge.publish.payloads import OutboundMessage, Topics
+from edge.publish.topics import Topics
 from tests.conftest import SAMPLE_VIDEO, Broker, free_port
 from tests.integration.test_end_to_end import stop_edge
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edge.config import Config, PrivacyConfig
-from edge.config_privacy import Region
+from edge.config.privacy import Region
 from edge.inference.analyzer import FaceAnalyzer
-from edge.privacy import PrivacyFilter
+from edge.privacy.filter import PrivacyFilter
 from edge.types import Face, ImageArray
 from tests.conftest import SAMPLE_VIDEO
 

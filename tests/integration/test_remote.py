@@ -30,7 +30,8 @@ def _config(tmp_path: Path, broker: Broker) -> Path:
         DEVICE,
         extra="telemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n",
     )
-    path.write_text(path.read_text().replace(f"  id: {DEVICE}\n", f"  id: {DEVICE}\n  name: Test sensor\n", 1))
+    named = f"  id: {DEVICE}\n  name: Test sensor\n"
+    path.write_text(path.read_text().replace(f"  id: {DEVICE}\n", named, 1))
     return path
 
 

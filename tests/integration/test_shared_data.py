@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from edge.config import Config
-from edge.evaluation.metrics import confusion_matrix, macro_f1, top1
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.classifier import ExpressionClassifier
 from edge.inference.models import bundled_models_dir, get_spec
+from edge.tools.eval.metrics import confusion_matrix, macro_f1, top1
 from edge.types import Box
 from tests.conftest import shared_path
 

@@ -1,0 +1,7 @@
+"""Aggregation stage: tumbling windows, k-anonymity, shares and dwell (pure, clock injected)."""
+
+from __future__ import annotations
+
+from edge.aggregation.windows import Aggregator
+
+__all__ = ["Aggregator"]

@@ -1,0 +1,1 @@
+"""Developer and auditor verbs (``edge bench``, ``edge eval``): not on the hot path."""
