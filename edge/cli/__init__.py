@@ -19,6 +19,7 @@ from edge.cli.config_check import cmd_config_check
 from edge.cli.detect import cmd_detect
 from edge.cli.service import cmd_demo, cmd_run
 from edge.config import ConfigError
+from edge.config.source import redact_secrets
 
 # ----------------------------------------------------------------------------- parser
 
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(), file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"edge: {exc}", file=sys.stderr)
+        print(f"edge: {redact_secrets(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
         from edge.errors import describe_failure
@@ -97,6 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = describe_failure(exc)
         if message is None:
             raise
-        print(f"edge: {message}", file=sys.stderr)
+        print(f"edge: {redact_secrets(message)}", file=sys.stderr)
         return EXIT_FAILURE
     return result

@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 
+from edge.config.source import redact_secrets
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -16,12 +18,18 @@ class UsageError(Exception):
     """A flag or argument value is unusable; the message says which and how to fix it."""
 
 
+class RedactingFormatter(logging.Formatter):
+    """Masks the user name and password of every URL in a log line (a safety net: sources are
+    logged redacted already, but an exception text from a library may quote a URL)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(super().format(record))
+
+
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=getattr(logging, level), handlers=[handler])
 
 
 def install_stop_handlers(stop: threading.Event) -> None:

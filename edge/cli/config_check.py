@@ -1,19 +1,30 @@
-"""``edge config check PATH``: validate a config file; exit 2 with every problem found."""
+"""``edge config check PATH``: validate a config file and run the same pre-flight as
+``edge run`` (models, files, sources, TLS); exit 2 with every problem found."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from edge.cli.common import EXIT_OK
-from edge.config import Config, device_id, load
+from edge.config import Config, device_id
+from edge.config.source import redact_secrets
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = load(args.path)
+    from edge.preflight import checked_config
+
+    loaded, result = checked_config(args.path, os.environ)
+    config = loaded.config
+    for warning in result.warnings:
+        print(f"{args.path}: warning: {warning}", file=sys.stderr)
     print(
-        f"{args.path}: OK (device {device_id(config.device)}, source {config.camera.source}, "
+        f"{args.path}: OK (device {device_id(config.device)}, "
+        f"source {redact_secrets(config.camera.source)}, "
         f"broker {config.mqtt.host}:{config.mqtt.port}, window {config.aggregation.window_s:g} s, "
-        f"k={config.privacy.min_faces}, {_mqtt_security(config)})"
+        f"k={config.privacy.min_faces}, {_mqtt_security(config)}; models, files and sources "
+        "checked)"
     )
     return EXIT_OK
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 import threading
 
@@ -10,10 +12,17 @@ from edge.cli.common import EXIT_OK, UsageError, install_stop_handlers, setup_lo
 from edge.config import Config, load
 from edge.publish.message import OutboundMessage
 
+log = logging.getLogger("edge")
+
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = load(args.config)
+    from edge.preflight import checked_config
+
+    loaded, preflight = checked_config(args.config, os.environ)  # the same checks as config check
+    config = loaded.config
     setup_logging(args.log_level or config.logging.level)
+    for warning in preflight.warnings:
+        log.warning("%s", warning)
     from edge.app import Service
 
     stop = threading.Event()

@@ -14,9 +14,11 @@ _TOPIC_SEGMENT_RE = re.compile(r"^[^#+/\x00]+$")
 
 
 class Strict(BaseModel):
-    """Frozen, and an unknown key is an error (it is almost always a typo)."""
+    """Frozen, and an unknown key is an error (it is almost always a typo). Numbers are
+    strict in the sections (``StrictInt``/``StrictFloat``/``StrictBool``): ``true`` is not
+    port 1 and ``"0.5"`` is not a number; NaN and infinity are refused everywhere."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def topic_levels(value: str, key: str) -> str:

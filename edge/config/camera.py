@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
 from edge.config.base import Strict
 from edge.config.source import parse_source
@@ -17,13 +17,13 @@ class CameraConfig(Strict):
         default="picamera2",
         description="picamera2 | v4l2:/dev/videoN | a device index | rtsp://... | file:PATH",
     )
-    loop: bool = Field(default=False, description="file: sources replay forever when true.")
-    width: Annotated[int, Field(ge=64, le=4096)] = 640
-    height: Annotated[int, Field(ge=64, le=4096)] = 480
-    fps: Annotated[float, Field(gt=0, le=120)] = 15.0
-    reopen_initial_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    reopen_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    read_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    loop: StrictBool = Field(default=False, description="file: sources replay forever when true.")
+    width: Annotated[StrictInt, Field(ge=64, le=4096)] = 640
+    height: Annotated[StrictInt, Field(ge=64, le=4096)] = 480
+    fps: Annotated[StrictFloat, Field(gt=0, le=120)] = 15.0
+    reopen_initial_s: Annotated[StrictFloat, Field(gt=0, le=60)] = 1.0
+    reopen_max_s: Annotated[StrictFloat, Field(gt=0, le=3600)] = 30.0
+    read_timeout_s: Annotated[StrictFloat, Field(gt=0, le=60)] = 5.0
 
     @field_validator("source")
     @classmethod

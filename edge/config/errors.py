@@ -58,6 +58,7 @@ _HINTS: dict[str, str] = {
     "string_too_long": "shorten the value",
     "too_short": "add items (a polygon needs at least 3 [x, y] points)",
     "too_long": "remove items",
+    "finite_number": "write a finite number (not .nan or .inf)",
 }
 
 

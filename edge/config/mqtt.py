@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
 from edge.config.base import Strict, topic_levels
 
@@ -20,13 +20,13 @@ _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.\-]{0,251}[A-Za-z0-9])?$|^\[?[0-
 class TlsConfig(Strict):
     """TLS to the broker. Files are checked when the service starts, not here (no I/O)."""
 
-    enabled: bool = Field(default=False, description="Connect with TLS (usually port 8883).")
+    enabled: StrictBool = Field(default=False, description="Connect with TLS (usually port 8883).")
     ca_file: Path | None = Field(
         default=None, description="PEM CA bundle that signed the broker; default: system CAs."
     )
     cert_file: Path | None = Field(default=None, description="Client certificate (PEM).")
     key_file: Path | None = Field(default=None, description="Client private key (PEM).")
-    insecure: bool = Field(
+    insecure: StrictBool = Field(
         default=False,
         description="Skip the broker host-name check (the chain is still verified). Testing only.",
     )
@@ -43,13 +43,13 @@ class TlsConfig(Strict):
 class OutboxConfig(Strict):
     """Bounds of the on-disk outbox; beyond them the oldest windows are dropped and counted."""
 
-    max_messages: Annotated[int, Field(ge=1, le=10_000_000)] = Field(
+    max_messages: Annotated[StrictInt, Field(ge=1, le=10_000_000)] = Field(
         default=50_000, description="Most undelivered windows kept (50 000 = 34 days at 60 s)."
     )
-    max_age_s: Annotated[float, Field(ge=60, le=366 * 86400)] = Field(
+    max_age_s: Annotated[StrictFloat, Field(ge=60, le=366 * 86400)] = Field(
         default=30 * 86400, description="Undelivered windows older than this are dropped."
     )
-    max_bytes: Annotated[int, Field(ge=65_536, le=4 * 1024**3)] = Field(
+    max_bytes: Annotated[StrictInt, Field(ge=65_536, le=4 * 1024**3)] = Field(
         default=64 * 1024**2, description="Most payload bytes kept undelivered."
     )
 
@@ -57,7 +57,7 @@ class OutboxConfig(Strict):
 class TelemetryConfig(Strict):
     """Health numbers on {prefix}/{id}/telemetry."""
 
-    interval_s: Annotated[float, Field(ge=1, le=86400)] = Field(
+    interval_s: Annotated[StrictFloat, Field(ge=1, le=86400)] = Field(
         default=30.0, description="Seconds between telemetry messages."
     )
 
@@ -65,7 +65,9 @@ class TelemetryConfig(Strict):
 class HomeAssistantConfig(Strict):
     """Home Assistant MQTT device discovery."""
 
-    enabled: bool = Field(default=False, description="Publish discovery (retained) when true.")
+    enabled: StrictBool = Field(
+        default=False, description="Publish discovery (retained) when true."
+    )
     discovery_prefix: str = Field(
         default="homeassistant", description="Home Assistant's discovery_prefix."
     )
@@ -80,12 +82,12 @@ class MqttConfig(Strict):
     """MQTT broker connection and topics."""
 
     host: str = "localhost"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 1883
     topic_prefix: str = "edge"
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 60
+    keepalive_s: Annotated[StrictInt, Field(ge=5, le=3600)] = 60
     client_id: str | None = Field(default=None, max_length=128)
     qos: Literal[0, 1, 2] = 1
-    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    connect_timeout_s: Annotated[StrictFloat, Field(gt=0, le=120)] = 10.0
     protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT version.")
     username: str | None = Field(default=None, min_length=1, max_length=256)
     password_file: Path | None = Field(
@@ -93,10 +95,10 @@ class MqttConfig(Strict):
         description="File holding the password; default $CREDENTIALS_DIRECTORY/mqtt_password. "
         "An empty file means no password.",
     )
-    reconnect_initial_s: Annotated[float, Field(gt=0, le=60)] = Field(
+    reconnect_initial_s: Annotated[StrictFloat, Field(gt=0, le=60)] = Field(
         default=1.0, description="First reconnect delay; doubles (with jitter) per failure."
     )
-    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+    reconnect_max_s: Annotated[StrictFloat, Field(gt=0, le=3600)] = Field(
         default=30.0, description="Longest reconnect delay."
     )
     tls: TlsConfig = TlsConfig()
@@ -105,7 +107,14 @@ class MqttConfig(Strict):
     @field_validator("protocol", mode="before")
     @classmethod
     def _protocol_number(cls, value: Any) -> Any:
-        return "5" if value == 5 else value  # YAML `protocol: 5` is an int
+        return "5" if type(value) is int and value == 5 else value  # YAML `protocol: 5`
+
+    @field_validator("qos", mode="before")
+    @classmethod
+    def _qos_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("qos must be the number 0, 1 or 2, not true/false")
+        return value
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> MqttConfig:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictFloat, StrictInt, model_validator
 
 from edge.config.base import Strict
 
-Coordinate = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Coordinate = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
 Point = tuple[Coordinate, Coordinate]
 
 #: Most vertices one region may have (a hand-drawn outline needs far fewer).
@@ -87,12 +87,12 @@ def _area(points: list[tuple[float, float]]) -> float:
 class DpConfig(Strict):
     """Differential privacy of the published numbers (Laplace mechanism, per window)."""
 
-    epsilon: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] | None = Field(
+    epsilon: Annotated[StrictFloat, Field(gt=0, le=10, allow_inf_nan=False)] | None = Field(
         default=None,
         description="Privacy budget per window and per face track; null = off. Smaller means "
         "more noise. It adds up over windows: n windows cost n * epsilon (docs/privacy.md).",
     )
-    counts_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+    counts_fraction: Annotated[StrictFloat, Field(gt=0, lt=1)] = Field(
         default=0.5,
         description="Part of epsilon spent on the counts (faces, mean_faces_present, "
         "dominant_counts); the rest goes to the expression shares.",
@@ -106,7 +106,7 @@ class DpConfig(Strict):
 class PrivacyConfig(Strict):
     """Anonymity rules applied before anything is published."""
 
-    min_faces: Annotated[int, Field(ge=1, le=1000)] = Field(
+    min_faces: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
         default=3,
         description="k-anonymity: windows with fewer distinct faces publish no expressions.",
     )
@@ -119,7 +119,7 @@ class PrivacyConfig(Strict):
         description="Region of interest: faces whose box centre lies outside it are dropped "
         "before classification; null = the whole frame.",
     )
-    min_face_px: Annotated[int, Field(ge=0, le=4096)] = Field(
+    min_face_px: Annotated[StrictInt, Field(ge=0, le=4096)] = Field(
         default=0,
         description="Faces whose box is narrower or lower than this many pixels are dropped "
         "before classification; 0 = keep all.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -20,13 +21,7 @@ class SourceSpec:
         """The source as it may be logged: credentials in an RTSP URL are masked."""
         if self.kind != "rtsp":
             return f"{self.kind}:{self.target}"
-        parts = urlsplit(self.target)
-        if parts.password is None and parts.username is None:
-            return self.target
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return parts._replace(netloc=f"***@{host}").geturl()
+        return redact_secrets(self.target)
 
 
 _HINT = (
@@ -62,3 +57,14 @@ def parse_source(source: str) -> SourceSpec:
             raise ValueError(f"file source {text!r} has no path; {_HINT}")
         return SourceSpec("file", target)
     raise ValueError(f"unknown camera.source {text!r}; {_HINT}")
+
+
+#: ``scheme://user:password@`` (or ``scheme://user@``) anywhere in a text.
+_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s'\"]*@")
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the user name and password of every URL in it masked
+    (``rtsp://user:pass@cam/1`` -> ``rtsp://***@cam/1``): for every output a person or a log
+    collector may read (config check, privacy report, bench, errors, logs)."""
+    return _USERINFO_RE.sub(r"\1***@", text)

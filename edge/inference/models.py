@@ -174,7 +174,15 @@ def _check_tensor(spec: ModelSpec, what: str, detail: dict[str, Any], dtype: str
 
 def load_model(spec: ModelSpec, threads: int) -> Interpreter:
     """Verify the file's sha256, build its interpreter once, check tensors against the spec."""
-    interpreter = make_interpreter(_read_verified(spec), threads)
+    content = _read_verified(spec)
+    try:
+        interpreter = make_interpreter(content, threads)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelError(
+            f"model file {spec.path} (model {spec.model_id}) matches the manifest's sha256 but "
+            f"the runtime cannot load it ({str(exc).strip()[:160]}); the manifest entry is "
+            "wrong for this file: rebuild both with `python models/build.py`"
+        ) from None
     inp = interpreter.get_input_details()[0]
     shape = tuple(as_int(x) for x in inp["shape"])
     if shape != spec.input_shape:

@@ -13,6 +13,8 @@ import textwrap
 from importlib import resources
 from typing import Any
 
+from edge.config.source import redact_secrets
+
 #: Plain-language meaning of every field of edge.emotions/1 (a test checks the coverage).
 EMOTIONS_FIELDS: dict[str, str] = {
     "schema": "payload format name and version",
@@ -203,9 +205,9 @@ def _device_section(config: Any) -> list[str]:
     tracking = config.tracking
     return [
         _para(
-            f"Camera source {cam.source}. Each frame is held in memory only while it is "
-            "analysed and is then overwritten by the next; frames are never written to disk "
-            "or sent."
+            f"Camera source {redact_secrets(cam.source)}. Each frame is held in memory only "
+            "while it is analysed and is then overwritten by the next; frames are never "
+            "written to disk or sent."
         ),
         _para(mask_text),
         _para(roi_text + " " + size_text),

@@ -112,7 +112,13 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     if not tls.enabled:
         return None
     ca = str(_readable(tls.ca_file, "mqtt.tls.ca_file")) if tls.ca_file else None
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    except (ssl.SSLError, OSError) as exc:
+        raise MqttSetupError(
+            f"mqtt.tls.ca_file: {ca} is not a PEM CA bundle ({exc}); give the CA certificate "
+            "that signed the broker's certificate"
+        ) from None
     if tls.cert_file is not None and tls.key_file is not None:
         cert = _readable(tls.cert_file, "mqtt.tls.cert_file")
         key = _readable(tls.key_file, "mqtt.tls.key_file")

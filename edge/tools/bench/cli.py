@@ -41,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _fail(message: str, code: int = EXIT_INVALID) -> int:
-    print(f"edge bench: {message}", file=sys.stderr)
+    from edge.config.source import redact_secrets
+
+    print(f"edge bench: {redact_secrets(message)}", file=sys.stderr)
     return code
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from edge.app import Pipeline, SystemClock, model_ids
 from edge.camera import Capture, CaptureError, open_capture
 from edge.config import Config, device_id
+from edge.config.source import redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.runtime import runtime_name
 from edge.publish.message import OutboundMessage
@@ -117,7 +118,9 @@ class _UnpacedReader:
             self._capture = open_capture(self._config.camera)
             image = self._capture.read()
             if image is None:
-                raise CaptureError(f"{self._config.camera.source} delivered no frame")
+                raise CaptureError(
+                    f"{redact_secrets(self._config.camera.source)} delivered no frame"
+                )
         self._clock.events.append(("capture", time.perf_counter() - t0))
         self.pending = Frame(image=image, t_s=time.monotonic(), index=self._index)
         self._index += 1
@@ -254,7 +257,7 @@ def _result(
     ) * classifier.invokes_per_face
     frame_mean = _stats(clock.samples["frame"])["mean_ms"] or 0.0
     return {
-        "source": config.camera.source,
+        "source": redact_secrets(config.camera.source),
         "frames": frames,
         "fps": round(frames / t.wall_s, 2) if t.wall_s else None,
         "cpu_s_per_frame": round(t.cpu_s / frames, 5) if frames else None,
