@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from edge.config.source import redact_secrets
+
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
@@ -28,8 +30,9 @@ class ConfigError(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
+        """Every issue, one per line with its hint; URL credentials are masked."""
         head = f"{self.file}: {len(self.issues)} configuration error(s)"
-        return "\n".join([head, *(i.render(self.file) for i in self.issues)])
+        return redact_secrets("\n".join([head, *(i.render(self.file) for i in self.issues)]))
 
     def __str__(self) -> str:
         return self.render()

@@ -11,6 +11,7 @@ masked in every message.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,9 @@ def parse_document(text: str, file: str = "<config>") -> LoadedConfig:
         raise ConfigError(file, [problem])
     yaml = YAML(typ="rt", pure=True)
     try:
-        raw = yaml.load(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. a reused anchor: legal YAML, no output
+            raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

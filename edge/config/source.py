@@ -60,7 +60,7 @@ def parse_source(source: str) -> SourceSpec:
 
 
 #: ``scheme://user:password@`` (or ``scheme://user@``) anywhere in a text.
-_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s'\"]*@")
+_USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s'\"]+@")
 
 
 def redact_secrets(text: str) -> str:

@@ -180,8 +180,8 @@ def test_wrong_password_is_a_clear_error(
 
 
 def test_missing_tls_file_stops_start_with_the_key(tmp_path: Path) -> None:
-    """`edge run` with a CA file that does not exist exits 1 at start, naming
-    mqtt.tls.ca_file (validation itself does no I/O, so `config check` accepts the file)."""
+    """`edge run` with a CA file that does not exist stops before it starts (the pre-flight
+    it shares with `config check`), exit 2, naming mqtt.tls.ca_file at its line."""
     config = tmp_path / "edge.yaml"
     config.write_text(
         f"mqtt:\n  tls:\n    enabled: true\n    ca_file: {tmp_path / 'missing-ca.pem'}\n"
@@ -190,5 +190,5 @@ def test_missing_tls_file_stops_start_with_the_key(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
     res = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config)],
                          capture_output=True, text=True, timeout=60, env=env)
-    assert res.returncode == 1, res.stderr
-    assert "mqtt.tls.ca_file" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2, res.stderr
+    assert ":4: mqtt.tls.ca_file" in res.stderr and "Traceback" not in res.stderr
