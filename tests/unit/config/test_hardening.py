@@ -48,8 +48,9 @@ def test_deep_nesting_is_refused_with_a_line(text: str) -> None:
 def test_alias_expansion_is_bounded() -> None:
     """A 'billion laughs' document (aliases of aliases) stops at the value budget with a
     message, instead of expanding into memory."""
+    pairs = zip("abcdefg", "bcdefgh", strict=True)
     text = "a: &a [1,1,1,1,1,1,1,1,1,1]\n" + "".join(
-        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh")
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in pairs
     )
     _path, _line, message, hint = _one_issue(text)
     assert "expands to more than" in message and "alias" in hint
