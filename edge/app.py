@@ -29,8 +29,9 @@ import numpy as np
 
 from edge.aggregation import Aggregator
 from edge.camera import open_source
-from edge.camera.base import SourceStats
+from edge.camera.base import LatestFrameSource, SourceStats
 from edge.config import Config, device_id
+from edge.config.source import redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.privacy.dp import LaplaceMechanism
 from edge.privacy.filter import PrivacyFilter
@@ -41,13 +42,13 @@ from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
 from edge.publish.window import Transport, WindowPublisher
-from edge.service.health import ServiceHealth, StatusLine
+from edge.service.health import Heartbeats, ServiceHealth, StatusLine
 from edge.service.pause import AnalysisSwitch
 from edge.service.sdnotify import SystemdNotifier
 from edge.service.state import exclusive_state_dir, prepare_state_dir, resolve_state_dir
 from edge.service.telemetry import Telemetry
 from edge.tracking import Tracker
-from edge.types import Frame, PipelineSnapshot, Window
+from edge.types import CameraStatus, Frame, PipelineSnapshot, Window
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class FrameReader(Protocol):
     ``edge bench``'s unpaced reader."""
 
     def read(self, timeout_s: float) -> Frame | None: ...
+
+    @property
+    def status(self) -> CameraStatus: ...
 
 
 class Clock(Protocol):
@@ -100,6 +104,15 @@ def state_dir(config: Config, env: Mapping[str, str] | None = None) -> Path:
     return prepare_state_dir(
         resolve_state_dir(config.state_dir, os.environ if env is None else env)
     )
+
+
+def _follow_switch(switch: AnalysisSwitch, source: LatestFrameSource) -> None:
+    """While analysis is paused the camera is closed (no capture, no conversion)."""
+    if switch.enabled == source.paused:
+        if switch.enabled:
+            source.resume()
+        else:
+            source.pause()
 
 
 def model_ids(analyzer: FaceAnalyzer) -> ModelIds:
@@ -187,6 +200,7 @@ class Pipeline:
         now = self._clock.wall()
         if not self._analysis_on(now):
             return
+        self.aggregator.note_camera(source.status.delivering, now)
         if frame is None:
             self._emit(self.aggregator.poll(now))
             return
@@ -216,6 +230,7 @@ class Pipeline:
             faces_now=None if self._counts_withheld else self.tracker.live_tracks,
             detect_ms=self.analyzer.detect_ms.p50_p95(),
             classify_ms=self.analyzer.classify_ms.p50_p95(),
+            camera=source.camera if source is not None else None,
         )
 
 
@@ -255,10 +270,15 @@ class Service:
         self._topics = Topics(config.mqtt.topic_prefix, device_id(config.device))
 
     def run(self) -> RunResult:
-        """Start every stage, loop until stopped (or a non-looping file ends), stop in reverse."""
+        """Start every stage, loop until stopped (or a non-looping file ends), stop in reverse.
+
+        Raises :class:`~edge.service.health.WorkerFailedError` when a worker thread died; the
+        open window is still published (as ``partial``) on the way out."""
         config, demo = self._config, self._demo
+        workers = Heartbeats()
         with ExitStack() as stack:
             notifier = stack.enter_context(SystemdNotifier.from_env({} if demo else self._env))
+            notifier.status("starting: state directory and outbox")
             if demo is not None:
                 state = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-demo-")))
             else:
@@ -269,6 +289,7 @@ class Service:
             publisher, switch = self._start_mqtt(stack, state, outbox)
             if publisher is not None:
                 transports.append(publisher)
+            notifier.status("starting: loading the models")
             analyzer = FaceAnalyzer.from_config(config)
             windows = WindowPublisher(
                 outbox,
@@ -278,29 +299,38 @@ class Service:
                 qos=config.mqtt.qos,
             )
             pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
-            source = stack.enter_context(open_source(config.camera))
+            notifier.status(f"starting: opening camera {redact_secrets(config.camera.source)}")
+            source = stack.enter_context(open_source(config.camera, workers.new("capture")))
             pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
-            pipeline.aggregator.start(self._clock.wall())
-            ticks: list[Callable[[], None]] = []
+            if switch is not None and not switch.enabled:
+                source.pause()
+
+            def snapshot() -> PipelineSnapshot:
+                return pipeline.snapshot(source.stats)
+
+            ticks: list[Callable[[], None]] = [workers.raise_if_failed]
             health = None
             if demo is None and publisher is not None and switch is not None:
-
-                def snapshot() -> PipelineSnapshot:
-                    return pipeline.snapshot(source.stats)
-
-                health = ServiceHealth(notifier, StatusLine(snapshot, publisher).describe)
+                health = ServiceHealth(
+                    notifier, StatusLine(snapshot, publisher).describe, workers=workers
+                )
                 telemetry = self._telemetry(outbox, publisher, switch, snapshot, analyzer)
-                ticks = [health.tick, telemetry.tick]
-                health.ready()
-            while not self._stop.is_set() and not source.ended:
-                pipeline.step(source)
-                for tick in ticks:
-                    tick()
+                ticks = [health.tick, telemetry.tick, lambda: _follow_switch(switch, source)]
+                self._wait_first_attempt(source, config.camera.read_timeout_s)
+                health.ready()  # after the camera's first open attempt, whatever its outcome
+            pipeline.aggregator.start(self._clock.wall())
+            try:
+                while not self._stop.is_set() and not source.ended:
+                    pipeline.step(source)
+                    for tick in ticks:
+                        tick()
+            finally:
+                notifier.status("stopping: publishing the open window")
+                pipeline.finish()
+                if health is not None:
+                    health.stopping()
             ended = source.ended
-            pipeline.finish()
             stats = source.stats
-            if health is not None:
-                health.stopping()
             log.info(
                 "stopped: %d frames processed, %d captured, %d dropped, %d windows",
                 pipeline.frames,
@@ -309,6 +339,13 @@ class Service:
                 pipeline.windows,
             )
             return RunResult(pipeline.frames, windows.windows, windows.last_seq, ended)
+
+    def _wait_first_attempt(self, source: LatestFrameSource, read_timeout_s: float) -> None:
+        """Until the camera delivered or its first open attempt failed, bounded, stoppable."""
+        deadline = time.monotonic() + 2 * read_timeout_s + 5.0
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if source.wait_first_attempt(0.25):
+                return
 
     def _start_mqtt(
         self, stack: ExitStack, state: Path, outbox: Outbox

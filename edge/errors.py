@@ -10,11 +10,12 @@ def describe_failure(exc: BaseException) -> str | None:
     from edge.inference.runtime import RuntimeUnavailableError
     from edge.publish.connect import MqttSetupError
     from edge.publish.outbox import OutboxError
+    from edge.service.health import WorkerFailedError
     from edge.service.state import StateDirError
 
     if isinstance(exc, ModelError | CaptureError | StateDirError | RuntimeUnavailableError):
         return str(exc)
-    if isinstance(exc, MqttSetupError | OutboxError):
+    if isinstance(exc, MqttSetupError | OutboxError | WorkerFailedError):
         return str(exc)
     if isinstance(exc, RuntimeError) and "sequence file" in str(exc):
         return str(exc)

@@ -8,6 +8,7 @@ fields go on the wire.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -155,6 +156,52 @@ class Window:
     suppressed: bool
     partial: bool
     dp: DpStatement | None = None
+    #: Seconds of the window in which the camera delivered no frame because it was lost or
+    #: (re)opening: the counts of such a window are incomplete, not an empty room.
+    camera_lost_s: float = 0.0
+
+
+#: ``opening`` until the first frame after an open, ``ok`` while frames arrive, ``lost``
+#: after a failure (reopening with backoff), ``paused`` while analysis is paused (the camera
+#: is closed), ``ended`` at the end of a non-looping file.
+CameraState = Literal["opening", "ok", "lost", "paused", "ended"]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """The camera's state, since when (UNIX seconds) and how often it was reopened."""
+
+    state: CameraState
+    since_s: float
+    reopen_attempts: int
+
+    @property
+    def delivering(self) -> bool:
+        return self.state == "ok"
+
+
+class Liveness(Protocol):
+    """What a worker thread reports to the service's health: a beat with a promise of the
+    next one within ``within_s`` seconds, and an unexpected exception that ended it."""
+
+    def beat(self, within_s: float) -> None: ...
+
+    def failed(self, exc: BaseException) -> None: ...
+
+    def done(self) -> None: ...
+
+
+class NoLiveness:
+    """For workers that nobody watches (bench, tests)."""
+
+    def beat(self, within_s: float) -> None:
+        pass
+
+    def failed(self, exc: BaseException) -> None:
+        pass
+
+    def done(self) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +220,4 @@ class PipelineSnapshot:
     faces_now: int | None
     detect_ms: tuple[float, float] | None
     classify_ms: tuple[float, float] | None
+    camera: CameraStatus | None = None

@@ -9,6 +9,9 @@ Per window, for each track seen at least ``min_seen_s``:
   in, weighted by the time between frames;
 - the window's ``expressions`` is the mean of the track profiles weighted by each track's time
   seen in the window (by its frame count when no time elapsed, e.g. a single frame).
+
+``camera_lost_s`` is the part of the window in which the camera delivered nothing (lost or
+reopening), from :meth:`Aggregator.note_camera`: such a window's counts are incomplete.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class _Open:
     end_s: float
     frames: int = 0
     tracks: dict[int, _TrackStats] = field(default_factory=dict)
+    camera_lost_s: float = 0.0
 
 
 class Aggregator:
@@ -56,6 +60,7 @@ class Aggregator:
         self._labels = EXPRESSIONS
         self._valence = np.array([VALENCE_WEIGHTS[k] for k in EXPRESSIONS])
         self._open: _Open | None = None
+        self._camera_down_since: float | None = None
 
     def _bounds(self, now_s: float) -> tuple[float, float]:
         start = (now_s // self._window_s) * self._window_s
@@ -70,6 +75,21 @@ class Aggregator:
     def start(self, now_s: float) -> None:
         """Open the first window at ``now_s`` (otherwise the first update or poll opens it)."""
         self._ensure_open(now_s)
+
+    def note_camera(self, delivering: bool, now_s: float) -> None:
+        """The camera's state at ``now_s``: time while it is not delivering is counted in
+        the open window's ``camera_lost_s``."""
+        if delivering and self._camera_down_since is not None:
+            win = self._ensure_open(now_s)
+            win.camera_lost_s += max(0.0, now_s - max(self._camera_down_since, win.start_s))
+            self._camera_down_since = None
+        elif not delivering and self._camera_down_since is None:
+            self._camera_down_since = now_s
+
+    def _lost_until(self, win: _Open, end_s: float) -> float:
+        if self._camera_down_since is None:
+            return win.camera_lost_s
+        return win.camera_lost_s + max(0.0, end_s - max(self._camera_down_since, win.start_s))
 
     def observe(self, update: TrackUpdate, now_s: float) -> Window | None:
         """Add one processed frame's tracks; returns a window if ``now_s`` closed one first."""
@@ -112,6 +132,7 @@ class Aggregator:
         present = sum(t.frames for t in tracks) / win.frames if win.frames else 0.0
         dwell = statistics.median(t.age_s for t in tracks) if tracks else None
         suppressed = faces < self._min_faces
+        lost_s = min(self._lost_until(win, end_s), max(0.0, end_s - win.start_s))
         base = Window(
             start_s=win.start_s,
             end_s=end_s,
@@ -126,6 +147,7 @@ class Aggregator:
             frames=win.frames,
             suppressed=suppressed,
             partial=partial,
+            camera_lost_s=lost_s,
         )
         if suppressed or not tracks:
             return base if self._dp is None else self._dp.release(base, None)
@@ -154,6 +176,7 @@ class Aggregator:
             frames=win.frames,
             suppressed=False,
             partial=partial,
+            camera_lost_s=lost_s,
         )
         # k-anonymity above is decided on the exact count; DP noise (if on) comes last.
         return exact if self._dp is None else self._dp.release(exact, profiles)

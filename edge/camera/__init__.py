@@ -8,6 +8,7 @@ from pathlib import Path
 from edge.camera.base import Capture, CaptureError, LatestFrameSource
 from edge.config import CameraConfig
 from edge.config.source import SourceSpec, parse_source
+from edge.types import Liveness
 
 __all__ = [
     "Capture",
@@ -66,8 +67,9 @@ def open_capture(cfg: CameraConfig) -> Capture:
     return opener()
 
 
-def open_source(cfg: CameraConfig) -> LatestFrameSource:
-    """A not-yet-started threaded source for ``cfg.source`` (use it as a context manager)."""
+def open_source(cfg: CameraConfig, liveness: Liveness | None = None) -> LatestFrameSource:
+    """A not-yet-started threaded source for ``cfg.source`` (use it as a context manager);
+    its thread reports to ``liveness``."""
     spec = parse_source(cfg.source)
     opener, pace = _opener(spec, cfg)
     return LatestFrameSource(
@@ -77,4 +79,6 @@ def open_source(cfg: CameraConfig) -> LatestFrameSource:
         reopen_max_s=cfg.reopen_max_s,
         pace_fps=pace,
         loop=cfg.loop,
+        read_timeout_s=cfg.read_timeout_s,
+        liveness=liveness,
     )

@@ -4,6 +4,12 @@ Each source kind implements the small :class:`Capture` protocol (open, read one 
 close). :class:`LatestFrameSource` runs it in its own thread: the consumer always gets the
 newest frame, older unread frames are dropped and counted, so slow inference never makes the
 pipeline lag behind the camera.
+
+The thread reports to the service's health (:class:`edge.types.Liveness`): a beat before
+every blocking step with the longest it may take, and an unexpected exception (logged with
+its traceback) that ends it. Its state (opening / ok / lost / paused / ended, since when,
+reopen attempts) is :attr:`LatestFrameSource.status`. :meth:`LatestFrameSource.pause` closes
+the camera until :meth:`LatestFrameSource.resume`.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from edge.types import Frame, ImageArray
+from edge.types import CameraState, CameraStatus, Frame, ImageArray, Liveness, NoLiveness
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ class SourceStats:
     delivered: int
     dropped: int
     reopens: int
+    camera: CameraStatus
 
 
 class LatestFrameSource:
@@ -50,7 +57,8 @@ class LatestFrameSource:
     ``opener`` builds a :class:`Capture`; it is called again after a failure, with exponential
     backoff from ``reopen_initial_s`` up to ``reopen_max_s``. ``pace_fps`` paces file sources
     to real time (None for live cameras, which pace themselves). With ``loop`` a file restarts
-    at its end; without it the source ends and :attr:`ended` becomes true.
+    at its end; without it the source ends and :attr:`ended` becomes true. ``read_timeout_s``
+    is the longest one ``Capture.read`` may block (it bounds the heartbeat's promise).
     """
 
     def __init__(
@@ -62,7 +70,10 @@ class LatestFrameSource:
         reopen_max_s: float,
         pace_fps: float | None = None,
         loop: bool = False,
+        read_timeout_s: float = 5.0,
+        liveness: Liveness | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._opener = opener
         self._name = name
@@ -71,13 +82,20 @@ class LatestFrameSource:
         self._pace_fps = pace_fps
         self._loop = loop
         self._clock = clock
+        self._wall = wall
+        self._read_timeout_s = read_timeout_s
+        self._liveness: Liveness = liveness or NoLiveness()
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._stop = threading.Event()
         self._ended = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._first_attempt = threading.Event()
         self._thread: threading.Thread | None = None
         self._captured = self._delivered = self._dropped = self._reopens = 0
-        self._state = "closed"
+        self._state: CameraState = "opening"
+        self._since_s = wall()
 
     # -- consumer side -----------------------------------------------------------------
     @property
@@ -87,9 +105,38 @@ class LatestFrameSource:
             return self._ended.is_set() and self._latest is None
 
     @property
+    def status(self) -> CameraStatus:
+        with self._cond:
+            return CameraStatus(self._state, self._since_s, self._reopens)
+
+    @property
     def stats(self) -> SourceStats:
         with self._cond:
-            return SourceStats(self._captured, self._delivered, self._dropped, self._reopens)
+            return SourceStats(
+                self._captured,
+                self._delivered,
+                self._dropped,
+                self._reopens,
+                CameraStatus(self._state, self._since_s, self._reopens),
+            )
+
+    def wait_first_attempt(self, timeout_s: float) -> bool:
+        """Block until the first open attempt finished (a frame arrived, or it failed)."""
+        return self._first_attempt.wait(timeout_s)
+
+    def pause(self) -> None:
+        """Close the camera and capture nothing until :meth:`resume` (remote pause)."""
+        self._running.clear()
+        with self._cond:
+            self._latest = None
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
 
     def read(self, timeout_s: float) -> Frame | None:
         """The newest unread frame, waiting at most ``timeout_s``; None if none arrived."""
@@ -116,6 +163,7 @@ class LatestFrameSource:
 
     def close(self, timeout_s: float = 2.0) -> None:
         self._stop.set()
+        self._running.set()  # wake a paused thread so that it can end
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
@@ -124,69 +172,113 @@ class LatestFrameSource:
                 log.warning("capture thread %s did not stop within %.1f s", self._name, timeout_s)
 
     # -- capture thread ------------------------------------------------------------------
-    def _set_state(self, state: str, detail: str = "") -> None:
-        if state != self._state:
+    def _set_state(self, state: CameraState, detail: str = "") -> None:
+        with self._cond:
+            if state == self._state:
+                return
             self._state = state
-            log.log(
-                logging.WARNING if state == "lost" else logging.INFO,
-                "camera %s %s%s",
-                self._name,
-                state,
-                f": {detail}" if detail else "",
-            )
+            self._since_s = self._wall()
+        if state in ("ok", "lost", "ended"):
+            self._first_attempt.set()
+        log.log(
+            logging.WARNING if state == "lost" else logging.INFO,
+            "camera %s %s%s",
+            self._name,
+            state,
+            f": {detail}" if detail else "",
+        )
 
     def _publish(self, image: ImageArray, index: int) -> None:
         with self._cond:
+            if not self._running.is_set():
+                return  # paused meanwhile: nothing is handed out while paused
             if self._latest is not None:
                 self._dropped += 1
             self._latest = Frame(image=image, t_s=self._clock(), index=index)
             self._captured += 1
             self._cond.notify_all()
+        if self._state != "ok":
+            self._set_state("ok")
 
     def _run(self) -> None:
+        """The thread: any exception other than a lost camera ends it, logged with its
+        traceback and reported to the service's health, which stops the service."""
+        try:
+            self._capture_loop()
+        except Exception as exc:
+            log.exception("capture thread %s died", self._name)
+            self._liveness.failed(exc)
+        else:
+            self._liveness.done()
+
+    def _wait(self, delay_s: float) -> None:
+        self._liveness.beat(delay_s)
+        self._stop.wait(delay_s)
+
+    def _lost(self, detail: str) -> None:
+        self._set_state("lost", detail)
+        with self._cond:
+            self._reopens += 1
+
+    def _idle_while_paused(self) -> None:
+        self._set_state("paused")
+        while not self._running.wait(1.0):
+            self._liveness.beat(1.0)
+        if not self._stop.is_set():
+            self._set_state("opening")
+
+    def _capture_loop(self) -> None:
         backoff = self._reopen_initial_s
         index = 0
         while not self._stop.is_set():
+            if not self._running.is_set():
+                self._idle_while_paused()
+                continue
+            self._liveness.beat(self._read_timeout_s)
             try:
                 capture = self._opener()
             except CaptureError as exc:
-                self._set_state("lost", str(exc))
-                self._reopens += 1
-                self._stop.wait(backoff)
+                self._lost(str(exc))
+                self._wait(backoff)
                 backoff = min(backoff * 2, self._reopen_max_s)
                 continue
-            self._set_state("open")
-            backoff = self._reopen_initial_s
+            first = index
+            failure: str | None = None
             try:
                 index, finished = self._pump(capture, index)
             except CaptureError as exc:
-                self._set_state("lost", str(exc))
-                finished = False
+                failure, finished = str(exc), False
             finally:
                 capture.close()
+            if index > first:
+                backoff = self._reopen_initial_s  # it delivered: this failure is a fresh one
             if finished and not self._loop:
                 self._set_state("ended")
                 with self._cond:
                     self._ended.set()
                     self._cond.notify_all()
                 return
-            if not finished and not self._stop.is_set():
-                self._reopens += 1
-                self._stop.wait(backoff)
+            if failure is not None and not self._stop.is_set():
+                self._lost(failure)
+                self._wait(backoff)
                 backoff = min(backoff * 2, self._reopen_max_s)
 
     def _pump(self, capture: Capture, index: int) -> tuple[int, bool]:
-        """Read frames until stop, end of file (True) or failure (raises CaptureError)."""
+        """Read frames until stop, pause, end of file (True) or failure (raises
+        CaptureError)."""
         start = self._clock()
         count = 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self._running.is_set():
+            self._liveness.beat(self._read_timeout_s)
             image = capture.read()
             if image is None:
                 return index, True
             if self._pace_fps:
                 delay = start + count / self._pace_fps - self._clock()
-                if delay > 0 and self._stop.wait(delay):
-                    break
+                if delay > 0:
+                    self._liveness.beat(delay)
+                    if self._stop.wait(delay):
+                        break
             count += 1
             self._publish(image, index)
             index += 1

@@ -35,6 +35,7 @@ EMOTIONS_FIELDS: dict[str, str] = {
     "suppressed": "true when too few faces were counted to publish expressions",
     "partial": "true for a window cut short (shutdown, pause)",
     "historical": "true when the window was delivered late (after an outage)",
+    "camera_lost_s": "seconds of the window in which the camera delivered no picture",
     "dp": "differential-privacy statement: epsilon and noise scales",
     "model": "names and checksums of the two models used",
 }
@@ -46,6 +47,7 @@ COMMON_FIELDS: dict[str, str] = {
     "time": "when the message was made (UTC)",
     "model": "names and checksums of the models",
     "outbox": "undelivered window summaries waiting on the device: count, bytes, age, drops",
+    "camera": "whether the camera delivers pictures (ok, opening, lost, paused), since when",
 }
 
 NEVER_SENT = (

@@ -12,6 +12,7 @@ from typing import Any
 from edge.publish.control import ANALYSIS_OFF, ANALYSIS_ON
 from edge.publish.message import ModelIds, OutboundMessage, encode, iso_utc
 from edge.publish.topics import Topics
+from edge.types import CameraStatus
 
 TELEMETRY_SCHEMA_ID = "edge.telemetry/1"
 
@@ -37,6 +38,7 @@ class TelemetrySample:
     dropped: dict[str, int]
     soc_temp_c: float | None = None
     throttled: int | None = None
+    camera: CameraStatus | None = None
 
 
 #: ``vcgencmd get_throttled`` bits (Raspberry Pi documentation).
@@ -83,6 +85,12 @@ def telemetry_payload(
             "dropped": dict(sample.dropped),
         },
     }
+    if sample.camera is not None:
+        document["camera"] = {
+            "state": sample.camera.state,
+            "since": iso_utc(sample.camera.since_s),
+            "reopen_attempts": sample.camera.reopen_attempts,
+        }
     if sample.soc_temp_c is not None:
         document["soc_temp_c"] = round(sample.soc_temp_c, 1)
     if sample.throttled is not None:

@@ -65,6 +65,7 @@ def window_payload(window: Window, *, seq: int, device_id: str, models: ModelIds
         "suppressed": window.suppressed,
         "partial": window.partial,
         "historical": False,
+        "camera_lost_s": round(window.camera_lost_s, 1),
         **_dp_field(window),
         "model": {"detector": models.detector, "classifier": models.classifier},
     }

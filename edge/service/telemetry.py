@@ -149,4 +149,5 @@ class Telemetry:
             dropped=box.dropped,
             soc_temp_c=self._soc_temp(),
             throttled=self._throttle.read(),
+            camera=snap.camera,
         )

@@ -11,7 +11,7 @@ import pytest
 from edge.config import Config, ConfigError, PrivacyConfig, parse_text
 from edge.config.privacy import Region
 from edge.privacy.filter import PrivacyFilter, build_mask
-from edge.types import Box, Detection, Face, ImageArray
+from edge.types import Box, CameraStatus, Detection, Face, ImageArray
 
 
 def _issues(text: str) -> list[tuple[str, int | None, str]]:
@@ -229,7 +229,10 @@ def test_pipeline_masks_before_detection_and_filters_before_classification() -> 
     clock = SimpleNamespace(wall=lambda: 1000.0, monotonic=lambda: 0.0)
     windows = SimpleNamespace(window_closed=lambda _w: None)
     pipeline = Pipeline.from_config(config, analyzer, windows, clock)  # type: ignore[arg-type]
-    source = SimpleNamespace(read=lambda _t: SimpleNamespace(image=frame(), t_s=0.0, index=0))
+    source = SimpleNamespace(
+        read=lambda _t: SimpleNamespace(image=frame(), t_s=0.0, index=0),
+        status=CameraStatus("ok", 0.0, 0),
+    )
     pipeline.step(source)  # type: ignore[arg-type]
     [seen] = analyzer.seen
     assert (seen[:, 50:] == 0).all() and (seen[:, :50] == 200).all()
