@@ -141,3 +141,17 @@ def test_eval_unknown_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     code, _, err = _eval(capsys, str(data), "--model", "nope")
     assert code == 2
     assert "fer_mini_xception_int8" in err
+
+
+@pytest.mark.shared_data
+def test_eval_scores_against_crowd_majority_and_votes(capsys: pytest.CaptureFixture[str]) -> None:
+    """On FER+ valid.npz (votes + majority) edge eval scores the faces with a majority label,
+    leaves the others out, and reports the cross-entropy against the vote distribution."""
+    data = shared_path("ferplus", "valid.npz")
+    assert main(["eval", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    votes = report["votes"]
+    assert votes["n_majority"] + votes["n_no_majority"] == 3579
+    assert report["overall"]["n"] == votes["n_majority"] == 3175
+    assert 0.0 < votes["cross_entropy"] < 2.0
+    assert report["overall"]["top1"] > 0.6

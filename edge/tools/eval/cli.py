@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.inference.classifier import ExpressionClassifier
     from edge.inference.models import ModelError, bundled_models_dir, get_spec
     from edge.tools.eval.data import DataError, load_dataset, load_groups
-    from edge.tools.eval.report import group_summaries, summarize, to_markdown
+    from edge.tools.eval.report import group_summaries, summarize, to_markdown, vote_summary
 
     config = Config()
     try:
@@ -113,15 +113,23 @@ def run(args: argparse.Namespace) -> int:
     flip_tta = config.classifier.flip_tta if args.flip_tta is None else args.flip_tta
     classifier = ExpressionClassifier(spec, threads=args.threads, margin=0.0, flip_tta=flip_tta)
     probs = np.asarray([classifier.classify_crop(img) for img in dataset.images], np.float64)
+    labelled = dataset.labels >= 0  # crowd labels: -1 where no label has a majority
+    if not labelled.any():
+        return _fail(f"{args.data}: no sample has a label (every majority is -1)")
     report: dict[str, Any] = {
         "data": str(args.data),
         "model": spec.short_id,
         "temperature": classifier.temperature,
         "flip_tta": flip_tta,
-        "overall": summarize(probs, dataset.labels, spec.labels),
+        "overall": summarize(probs[labelled], dataset.labels[labelled], spec.labels),
     }
+    if dataset.votes is not None:
+        report["votes"] = vote_summary(probs, dataset.votes, dataset.labels)
     if groups is not None:
-        report["groups"] = group_summaries(probs, dataset.labels, groups, spec.labels)
+        kept = [g for g, keep in zip(groups, labelled, strict=True) if keep]
+        report["groups"] = group_summaries(
+            probs[labelled], dataset.labels[labelled], kept, spec.labels
+        )
     if args.plot is not None:
         from edge.tools.eval.plot import write_plot
 

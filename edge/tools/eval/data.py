@@ -3,6 +3,11 @@
 - ``.npz``: ``images`` (uint8, N x H x W grey or N x H x W x 3 RGB), ``labels`` (integer index
   into ``label_names``), ``label_names`` -- the layout of ``../shared/data/fer2013/*.npz``.
   Sample keys (for ``--groups``) are the row indices ``0 .. N-1``.
+- crowd labels (the FER+ layout of ``../shared/data/ferplus/*.npz``): ``votes`` (N x V vote
+  counts) with ``vote_names``, and ``majority`` (index into ``label_names``, -1 where no
+  label has a majority) in place of ``labels``. Vote columns the model has no label for
+  (contempt, unknown, not a face) are dropped and each row renormalised over the rest;
+  ``happiness``/``sadness``/``anger`` count as ``happy``/``sad``/``angry``.
 - folder: one subfolder per label name holding images (any size, read as grey). Sample keys are
   ``label/file.jpg``; the bare file name works too when it is unique.
 
@@ -24,7 +29,9 @@ import numpy as np
 from edge.types import ImageArray
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm"})
-NPZ_KEYS = ("images", "labels", "label_names")
+NPZ_KEYS = ("images", "labels", "label_names", "votes", "vote_names", "majority")
+#: Crowd vote names that mean one of the model's labels.
+VOTE_ALIASES = {"happiness": "happy", "sadness": "sad", "anger": "angry"}
 
 
 class DataError(ValueError):
@@ -40,6 +47,8 @@ class Dataset:
     labels: np.ndarray
     keys: list[str]
     aliases: dict[str, int]
+    #: N x (model labels) vote shares (rows sum to 1; NaN rows: no usable vote), or None.
+    votes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -72,32 +81,73 @@ def load_dataset(path: Path, model_labels: tuple[str, ...]) -> Dataset:
 
 
 def _load_npz(path: Path, model_labels: tuple[str, ...]) -> Dataset:
+    if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
+        raise DataError(
+            f"{path}: not an .npz file (an .npz is a zip archive of arrays, e.g. written by "
+            "numpy.savez); pass an .npz or a folder of label folders"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in NPZ_KEYS if k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    missing = [k for k in NPZ_KEYS if k not in arrays]
+    label_key = "majority" if "labels" not in arrays and "majority" in arrays else "labels"
+    missing = [k for k in ("images", label_key, "label_names") if k not in arrays]
     if missing:
         raise DataError(
             f"{path}: missing array(s) {', '.join(missing)}; an eval .npz needs "
-            "images (uint8 N x H x W or N x H x W x 3), labels (int, N) and label_names"
+            "images (uint8 N x H x W or N x H x W x 3), labels (int, N) and label_names "
+            "(or votes, vote_names and majority for crowd labels)"
         )
-    images, labels = arrays["images"], arrays["labels"]
+    images, labels = arrays["images"], arrays[label_key]
     names = [str(x) for x in np.atleast_1d(arrays["label_names"])]
     gray = _as_gray(images, path)
+    if not gray:
+        raise DataError(f"{path}: holds no images (0 rows); nothing to evaluate")
     if labels.ndim != 1 or len(labels) != len(gray) or labels.dtype.kind not in "iu":
         raise DataError(
-            f"{path}: labels must be N={len(gray)} integers, got shape {labels.shape} "
+            f"{path}: {label_key} must be N={len(gray)} integers, got shape {labels.shape} "
             f"dtype {labels.dtype}"
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
-        raise DataError(f"{path}: labels must index label_names (0..{len(names) - 1})")
-    mapping = np.asarray(map_labels(names, model_labels, path), dtype=np.int64)
+    low = -1 if label_key == "majority" else 0
+    if len(labels) and (labels.min() < low or labels.max() >= len(names)):
+        raise DataError(f"{path}: {label_key} must index label_names ({low}..{len(names) - 1})")
+    mapping = np.asarray([*map_labels(names, model_labels, path), -1], dtype=np.int64)
     keys = [str(i) for i in range(len(gray))]
+    votes = _votes(arrays, len(gray), model_labels, path)
     return Dataset(
-        path, gray, mapping[labels.astype(np.int64)], keys, {k: i for i, k in enumerate(keys)}
+        path,
+        gray,
+        mapping[labels.astype(np.int64)],
+        keys,
+        {k: i for i, k in enumerate(keys)},
+        votes,
     )
+
+
+def _votes(
+    arrays: dict[str, np.ndarray], n: int, model_labels: tuple[str, ...], path: Path
+) -> np.ndarray | None:
+    """Vote shares over the model's labels (rows without a usable vote are NaN)."""
+    if "votes" not in arrays:
+        return None
+    if "vote_names" not in arrays:
+        raise DataError(f"{path}: votes need vote_names (the label of each vote column)")
+    votes = arrays["votes"]
+    vote_names = [str(x).strip().lower() for x in np.atleast_1d(arrays["vote_names"])]
+    if votes.ndim != 2 or votes.shape != (n, len(vote_names)) or votes.dtype.kind not in "iuf":
+        raise DataError(
+            f"{path}: votes must be N={n} x {len(vote_names)} counts, got shape {votes.shape}"
+        )
+    wanted = {label.lower(): i for i, label in enumerate(model_labels)}
+    shares = np.zeros((n, len(model_labels)), dtype=np.float64)
+    for column, name in enumerate(vote_names):
+        index = wanted.get(VOTE_ALIASES.get(name, name))
+        if index is not None:
+            shares[:, index] += votes[:, column]
+    totals = shares.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, shares / totals, np.nan)
 
 
 def _as_gray(images: np.ndarray, path: Path) -> list[ImageArray]:

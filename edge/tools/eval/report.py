@@ -52,6 +52,22 @@ def summarize(probs: np.ndarray, labels: np.ndarray, class_names: Sequence[str])
     }
 
 
+def vote_summary(probs: np.ndarray, votes: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Against crowd votes: cross-entropy of the model's output against each face's vote
+    distribution, and how many faces have a majority label (what ``overall`` scores)."""
+    usable = ~np.isnan(votes).any(axis=1)
+    clipped = np.clip(probs[usable], 1e-7, 1.0)
+    cross_entropy = (
+        float(-(votes[usable] * np.log(clipped)).sum(axis=1).mean()) if usable.any() else None
+    )
+    return {
+        "n_with_votes": int(usable.sum()),
+        "cross_entropy": cross_entropy,
+        "n_majority": int((labels >= 0).sum()),
+        "n_no_majority": int((labels < 0).sum()),
+    }
+
+
 def group_summaries(
     probs: np.ndarray,
     labels: np.ndarray,
@@ -117,6 +133,14 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines.append("|---" * (len(names) + 1) + "|")
     for name, row in zip(names, o["confusion"]["matrix"], strict=True):
         lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    if "votes" in report:
+        v = report["votes"]
+        lines += [
+            "",
+            f"Crowd votes: scored on the {v['n_majority']} faces with a majority label "
+            f"({v['n_no_majority']} without one are left out); cross-entropy against the vote "
+            f"distribution of {v['n_with_votes']} faces: {_fmt(v['cross_entropy'], 4)}",
+        ]
     if "groups" in report:
         lines += _group_lines(report["groups"])
     return "\n".join(lines) + "\n"

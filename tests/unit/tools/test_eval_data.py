@@ -94,3 +94,52 @@ def test_malformed_groups_csv_names_file_and_line(
     with pytest.raises(DataError, match=message) as info:
         load_groups(csv, load_dataset(path, EXPRESSIONS))
     assert str(csv) in str(info.value)
+
+
+FERPLUS_VOTE_NAMES = ["neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                      "contempt", "unknown", "NF"]
+
+
+def test_crowd_votes_map_onto_the_model_labels(tmp_path: Path) -> None:
+    """FER+ style votes: happiness/sadness/anger count as happy/sad/angry, contempt/unknown/NF
+    are dropped and each row renormalised; majority -1 (no majority) stays -1."""
+    path = tmp_path / "votes.npz"
+    votes = np.array([
+        [0, 8, 0, 0, 0, 0, 0, 0, 2, 0],   # happy 8 (unknown 2 dropped)
+        [5, 0, 0, 5, 0, 0, 0, 0, 0, 0],   # neutral/sad tie: no majority
+        [0, 0, 0, 0, 0, 0, 0, 4, 3, 3],   # only contempt/unknown/NF: no usable vote
+    ], dtype=np.uint8)
+    np.savez(path, images=np.zeros((3, 8, 8), np.uint8), votes=votes,
+             vote_names=FERPLUS_VOTE_NAMES, majority=np.array([3, -1, -1], np.int8),
+             label_names=list(EXPRESSIONS))
+    data = load_dataset(path, EXPRESSIONS)
+    assert data.labels.tolist() == [3, -1, -1]
+    assert data.votes is not None
+    assert data.votes[0].tolist() == [0, 0, 0, 1.0, 0, 0, 0]
+    assert data.votes[1][EXPRESSIONS.index("neutral")] == 0.5
+    assert data.votes[1][EXPRESSIONS.index("sad")] == 0.5
+    assert np.isnan(data.votes[2]).all()
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [(b"", "not an .npz"), (bytes(range(256)) * 8, "not an .npz")],
+    ids=["empty", "random-bytes"],
+)
+def test_unreadable_npz_is_a_clear_error(tmp_path: Path, content: bytes, needle: str) -> None:
+    """A 0-byte file or random bytes say 'not an .npz' (no traceback, no numpy pickle
+    advice)."""
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=needle) as info:
+        load_dataset(path, EXPRESSIONS)
+    assert "pickle" not in str(info.value)
+
+
+def test_zero_row_npz_is_a_clear_error(tmp_path: Path) -> None:
+    """An .npz with 0 images says there is nothing to evaluate."""
+    path = tmp_path / "empty.npz"
+    np.savez(path, images=np.zeros((0, 8, 8), np.uint8), labels=np.zeros(0, np.int64),
+             label_names=list(EXPRESSIONS))
+    with pytest.raises(DataError, match="no images"):
+        load_dataset(path, EXPRESSIONS)
