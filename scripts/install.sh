@@ -254,8 +254,15 @@ release_constraints() {
 write_constraints() {
     local numpy_version release_file="" out="$PREFIX/constraints.txt"
     step constraints "check that $PREFIX is writable and scripts/constraints/ is complete, then run install.sh again"
+    local builtin=""
     if release_file=$(release_constraints); then
         log "pip constraints for ${CODENAME}: $release_file"
+    elif [ "$CODENAME" = bookworm ]; then
+        # install.sh copied alone (e.g. onto a boot partition): the bound that matters most,
+        # else pip backtracks through every opencv release that needs numpy 2.
+        builtin="opencv-python-headless<4.12"
+        echo "install.sh: warning: constraints/bookworm.txt not found beside install.sh: pinning only numpy and $builtin" >&2
+        release_file=""
     else
         echo "install.sh: warning: no pip constraints for '${CODENAME:-?}' (bookworm and trixie have them): pip resolves freely, only numpy is pinned" >&2
         release_file=""
@@ -270,7 +277,7 @@ write_constraints() {
         echo "install.sh: warning: no apt python3-numpy found: numpy not pinned" >&2
     fi
     if [ "$DRY_RUN" = 1 ]; then
-        echo "DRY-RUN: write $out: ${release_file:-(no release file)} + numpy==$numpy_version"
+        echo "DRY-RUN: write $out: ${release_file:-(no release file)} ${builtin:+$builtin }+ numpy==$numpy_version"
         return
     fi
     {
@@ -279,6 +286,7 @@ write_constraints() {
             echo "# From $release_file"
             grep -Ev '^[[:space:]]*(#|$)' "$release_file"
         fi
+        if [ -n "$builtin" ]; then echo "$builtin"; fi
         if [ -n "$numpy_version" ]; then echo "numpy==$numpy_version"; fi
     } >"$out"
 }
