@@ -62,6 +62,16 @@ def make_anchors(size: int, strides: list[int], per_cell: list[int], offset: flo
     return np.asarray(centres, dtype=np.float32)
 
 
+def auto_tiles(width: int, height: int, *, input_size: int, ratio: float, overlap: float) -> int:
+    """The fewest tiles per side (1..4) whose tile side is at most ``ratio * input_size`` frame
+    pixels: small faces keep enough detector pixels, a frame the model resolves stays whole."""
+    longest = max(width, height)
+    for tiles in range(1, 4):
+        if longest / (tiles - (tiles - 1) * overlap) <= ratio * input_size:
+            return tiles
+    return 4
+
+
 def plan_regions(width: int, height: int, tiles: int, overlap: float) -> list[Region]:
     """The whole frame plus a ``tiles x tiles`` grid of overlapping tiles covering it."""
     regions = [Region(0, 0, width, height)]
@@ -132,9 +142,10 @@ class FaceDetector:
         threads: int,
         score_threshold: float,
         nms_iou: float,
-        tiles: int,
+        tiles: int | str,
         tile_overlap: float,
         max_faces: int,
+        auto_tile_ratio: float = 4.0,
     ) -> None:
         self.spec = spec
         self._interpreter = load_model(spec, threads)
@@ -160,6 +171,7 @@ class FaceDetector:
         self._clip = clip
         self._nms_iou = nms_iou
         self._tiles = tiles
+        self._auto_ratio = auto_tile_ratio
         self._overlap = tile_overlap
         self._max_faces = max_faces
         self._lut = input_lut(spec)
@@ -168,15 +180,26 @@ class FaceDetector:
         self._canvas = np.zeros((self._size, self._size, 3), dtype=np.uint8)
         self._input = np.zeros(spec.input_shape, dtype=self._lut.dtype)
         self._regions: dict[tuple[int, int], list[Region]] = {}
+        self._last_regions = 1
 
     @property
     def invocations_per_frame(self) -> int:
-        return 1 if self._tiles <= 1 else 1 + self._tiles * self._tiles
+        """Model invocations per detection on the last frame size seen (1 before any)."""
+        return self._last_regions
+
+    def tiles_for(self, width: int, height: int) -> int:
+        """Tiles per side for a ``width`` x ``height`` frame (``tiles: auto`` resolved)."""
+        if isinstance(self._tiles, int):
+            return self._tiles
+        return auto_tiles(
+            width, height, input_size=self._size, ratio=self._auto_ratio, overlap=self._overlap
+        )
 
     def regions_for(self, width: int, height: int) -> list[Region]:
         key = (width, height)
         if key not in self._regions:
-            self._regions[key] = plan_regions(width, height, self._tiles, self._overlap)
+            tiles = self.tiles_for(width, height)
+            self._regions[key] = plan_regions(width, height, tiles, self._overlap)
         return self._regions[key]
 
     def detect(self, image: ImageArray) -> list[Detection]:
@@ -185,7 +208,9 @@ class FaceDetector:
         boxes: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         eyes: list[np.ndarray] = []
-        for region in self.regions_for(width, height):
+        regions = self.regions_for(width, height)
+        self._last_regions = len(regions)
+        for region in regions:
             found = self._detect_region(image, region)
             if found is not None:
                 boxes.append(found[0])
