@@ -59,7 +59,7 @@ class ClassifierConfig(Strict):
         "(test-time augmentation): two invokes per face for about one point of accuracy.",
     )
     interval_s: Annotated[float, Field(ge=0, le=60)] = Field(
-        default=1.0,
+        default=0.5,
         description="Classify a tracked face again after this many seconds (new faces at "
         "once; sooner when the face changed); 0 = every face on every detection.",
     )
