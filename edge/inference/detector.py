@@ -162,6 +162,10 @@ class FaceDetector:
         by_width = {as_int(d["shape"][-1]): as_int(d["index"]) for d in outputs}
         self._boxes_index = by_width[16]
         self._scores_index = by_width[1]
+        # views of the output buffers (no copy of all 2304 x 16 values per invoke); each view
+        # is read right after its invoke and never held across the next one
+        self._boxes_view = self._interpreter.tensor(self._boxes_index)
+        self._scores_view = self._interpreter.tensor(self._scores_index)
         n = len(self._anchors)
         if as_int(outputs[0]["shape"][1]) != n:
             raise ValueError(f"{spec.path.name}: {outputs[0]['shape'][1]} outputs, {n} anchors")
@@ -237,11 +241,17 @@ class FaceDetector:
         scale = self._size / max(w, h)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (self._size - new_w) // 2, (self._size - new_h) // 2
-        self._canvas.fill(0)
         interp = self._shrink if scale < 1 else self._enlarge
-        self._canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
-            crop, (new_w, new_h), interpolation=interp
-        )
+        if new_w == self._size:  # landscape: the rows are one contiguous block, resize into it
+            self._canvas[:pad_y].fill(0)
+            self._canvas[pad_y + new_h :].fill(0)
+            cv2.resize(crop, (new_w, new_h), dst=self._canvas[pad_y : pad_y + new_h],
+                       interpolation=interp)  # fmt: skip
+        else:
+            self._canvas.fill(0)
+            self._canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
+                crop, (new_w, new_h), interpolation=interp
+            )
         cv2.LUT(self._canvas, self._lut, dst=self._input[0])  # in place, SIMD: ~4x np.take
         return _Placement(region, scale, float(pad_x), float(pad_y))
 
@@ -250,11 +260,11 @@ class FaceDetector:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         placement = self._letterbox(image, region)
         self.invoke_only()
-        raw_scores = self._interpreter.get_tensor(self._scores_index)[0, :, 0]
+        raw_scores = self._scores_view()[0, :, 0]
         keep = np.flatnonzero(raw_scores > self._raw_threshold)
         if keep.size == 0:
             return None
-        raw = self._interpreter.get_tensor(self._boxes_index)[0, keep]
+        raw = self._boxes_view()[0, keep]  # fancy indexing copies only the candidates
         return self._decode(raw, raw_scores[keep], keep, placement)
 
     def _decode(

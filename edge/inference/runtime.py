@@ -7,6 +7,7 @@ Imports happen when an interpreter is built, never at import time of this module
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -33,6 +34,7 @@ class Interpreter(Protocol):
     def set_tensor(self, index: int, value: npt.NDArray[Any]) -> None: ...
     def invoke(self) -> None: ...
     def get_tensor(self, index: int) -> npt.NDArray[Any]: ...
+    def tensor(self, tensor_index: int) -> Callable[[], npt.NDArray[Any]]: ...
 
 
 def runtime_name() -> str:

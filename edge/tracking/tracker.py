@@ -192,28 +192,40 @@ class Tracker:
 
     def _match(self, detections: Sequence[Detection], t_s: float) -> dict[int, int]:
         """Greedy assignment detection index -> track id, best IoU with each track's predicted
-        box first, then nearest centre."""
+        box first, then nearest centre (all pairs at once: a crowd is hundreds of pairs)."""
+        if not detections or not self._tracks:
+            return {}
         cfg = self._config
-        pairs: list[tuple[float, int, int]] = []
-        fallback: list[tuple[float, int, int]] = []
-        predicted = {tid: track.predicted(t_s) for tid, track in self._tracks.items()}
-        for fi, detection in enumerate(detections):
-            box = detection.box
-            for tid, track_box in predicted.items():
-                iou = box.iou(track_box)
-                if iou >= cfg.iou_threshold:
-                    pairs.append((-iou, fi, tid))
-                    continue
-                (ax, ay), (bx, by) = box.center, track_box.center
-                dist = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
-                scale = max(track_box.width, box.width, 1.0)
-                if dist <= cfg.max_distance * scale:
-                    fallback.append((dist / scale, fi, tid))
+        ids = list(self._tracks)
+        tracks = np.array([_corners(self._tracks[tid].predicted(t_s)) for tid in ids])
+        boxes = np.array([_corners(d.box) for d in detections])
+        lo = np.maximum(boxes[:, None, :2], tracks[None, :, :2])
+        hi = np.minimum(boxes[:, None, 2:], tracks[None, :, 2:])
+        inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
+        area_b = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None), axis=1)
+        area_t = np.prod(np.clip(tracks[:, 2:] - tracks[:, :2], 0.0, None), axis=1)
+        union = area_b[:, None] + area_t[None, :] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        box_c, track_c = boxes[:, :2] + boxes[:, 2:], tracks[:, :2] + tracks[:, 2:]
+        shift = box_c[:, None, :] - track_c[None, :, :]
+        dist = np.hypot(shift[..., 0], shift[..., 1]) / 2.0  # between the box centres
+        box_w, track_w = boxes[:, 2] - boxes[:, 0], tracks[:, 2] - tracks[:, 0]
+        widths = np.maximum(np.maximum(box_w[:, None], track_w[None, :]), 1.0)
+        by_iou = iou >= cfg.iou_threshold
+        near = ~by_iou & (dist <= cfg.max_distance * widths)
+        pairs = sorted(zip((-iou[by_iou]).tolist(), *np.nonzero(by_iou), strict=True))
+        fallback = sorted(
+            zip((dist[near] / widths[near]).tolist(), *np.nonzero(near), strict=True)
+        )
         result: dict[int, int] = {}
         used: set[int] = set()
-        for _key, fi, tid in sorted(pairs) + sorted(fallback):
-            if fi in result or tid in used:
+        for _key, fi, ti in pairs + fallback:
+            if fi in result or ti in used:
                 continue
-            result[fi] = tid
-            used.add(tid)
+            result[int(fi)] = ids[ti]
+            used.add(ti)
         return result
+
+
+def _corners(box: Box) -> tuple[float, float, float, float]:
+    return (box.x0, box.y0, box.x1, box.y1)
