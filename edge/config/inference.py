@@ -78,7 +78,8 @@ class ClassifierConfig(Strict):
     max_batch: Annotated[int, Field(ge=1, le=200)] = Field(
         default=16,
         description="At most this many due faces per batched invoke (new faces always go); "
-        "the others wait for the next frame, most overdue first.",
+        "the others wait for the next frame, most overdue first. Not applied with "
+        "interval_s 0 (every face on every detection).",
     )
 
 

@@ -6,9 +6,10 @@ gap is at most its age at the last classification, so a new face is classified a
 one frame, then at ages 0.2, 0.4, 0.8 s ... until the gaps reach ``interval_s``, and no single
 early look is held for a whole interval), or sooner when the face changed since then: its
 centre moved ``shift`` face widths, its size changed by the fraction ``scale``, or its detector
-score by ``score``. At most ``max_batch`` matched tracks go per
-frame, most overdue first; the rest wait a frame, which also spreads a crowd that arrived
-together over several frames.
+score by ``score``. At most ``max_batch`` matched tracks go per frame, most overdue first;
+the rest wait a frame, which also spreads a crowd that arrived together over several frames.
+``interval_s`` 0 classifies every face on every detection, uncapped (the every-frame pipeline
+the scheduled one is compared with).
 """
 
 from __future__ import annotations
@@ -94,5 +95,7 @@ def due_slots(
             schedule, track.ref_box, track.ref_score, detections[index]
         ):
             waiting.append((-since, index))
+    if schedule.interval_s <= 0:
+        return tuple(new + [index for _key, index in sorted(waiting, key=lambda w: w[1])])
     waiting.sort()
     return tuple(new + [index for _key, index in waiting[: schedule.max_batch]])

@@ -158,14 +158,16 @@ class Tracker:
         return TrackUpdate(t_s=t_s, observations=tuple(observations), ended=self._expire(t_s))
 
     def coast(self, t_s: float) -> TrackUpdate:
-        """A frame without detection: the tracks seen at the last detection stay present."""
+        """A frame without detection: the tracks seen at the last detection stay present.
+        Nothing ends here: whether a face is gone is only known on a detection frame, so a
+        slow ``detector.fps`` cannot end (and restart) tracks between detections."""
         dt_s = self._step(t_s)
         observations = tuple(
             self._observe(track, dt_s, t_s)
             for track in self._tracks.values()
             if track.last_seen_s == self._last_detect_s
         )
-        return TrackUpdate(t_s=t_s, observations=observations, ended=self._expire(t_s))
+        return TrackUpdate(t_s=t_s, observations=observations, ended=())
 
     def _step(self, t_s: float) -> float:
         dt_s = 0.0 if self._last_t_s is None else max(0.0, t_s - self._last_t_s)

@@ -53,7 +53,7 @@ def test_a_changed_face_is_classified_before_its_interval(changed: Detection) ->
 def test_max_batch_caps_reclassification_but_never_new_faces() -> None:
     """At most max_batch matched tracks are classified per frame, most overdue first; new
     tracks are always classified on the frame they appear."""
-    tracker = Tracker(TrackingConfig(), Schedule(interval_s=0.0, max_batch=2))
+    tracker = Tracker(TrackingConfig(), Schedule(interval_s=0.01, max_batch=2))
     faces = [det(100 * i) for i in range(5)]
     assert step(tracker, faces, 0.0) == (0, 1, 2, 3, 4)
     first = step(tracker, faces, 0.1)
@@ -61,6 +61,15 @@ def test_max_batch_caps_reclassification_but_never_new_faces() -> None:
     second = step(tracker, faces, 0.2)
     assert len(second) == 2 and not set(first) & set(second)  # the waiting ones go next
     assert step(tracker, [*faces, det(900)], 0.3)[0] == 5  # the new face first, uncapped
+
+
+def test_interval_zero_classifies_every_face_on_every_detection() -> None:
+    """classifier.interval_s 0 is the every-frame pipeline: every face, every detection, in
+    detection order, whatever max_batch says."""
+    tracker = Tracker(TrackingConfig(), Schedule(interval_s=0.0, max_batch=2))
+    faces = [det(100 * i) for i in range(5)]
+    for i in range(4):
+        assert step(tracker, faces, 0.1 * i) == (0, 1, 2, 3, 4)
 
 
 def test_unclassified_track_keeps_its_estimate() -> None:
@@ -118,3 +127,16 @@ def test_commit_needs_the_latest_plan() -> None:
     tracker.commit(new, HAPPY)
     with pytest.raises(ValueError, match="once"):
         tracker.commit(new, HAPPY)
+
+
+def test_slow_detection_does_not_end_tracks_between_detections() -> None:
+    """With detections further apart than max_missed_s, coasted frames end no track and the
+    face keeps its id at the next detection (no churn inflating faces)."""
+    tracker = Tracker(TrackingConfig(max_missed_s=0.5), Schedule(detect_interval_s=1.0))
+    step(tracker, [det(0)], 0.0)
+    for t in (0.3, 0.6, 0.9):
+        update = tracker.coast(t)
+        assert update.ended == () and [o.track_id for o in update.observations] == [1]
+    assert tracker.detection_due(1.0)
+    plan = tracker.plan([det(2)], 1.0)
+    assert plan.track_ids == (1,)
