@@ -47,7 +47,7 @@ from edge.service.pause import AnalysisSwitch
 from edge.service.sdnotify import SystemdNotifier
 from edge.service.state import exclusive_state_dir, prepare_state_dir, resolve_state_dir
 from edge.service.telemetry import Telemetry
-from edge.tracking import Tracker
+from edge.tracking import Schedule, Tracker
 from edge.types import CameraStatus, Frame, PipelineSnapshot, Window
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,23 @@ def model_ids(analyzer: FaceAnalyzer) -> ModelIds:
     return ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
 
 
+def schedule_from_config(config: Config) -> Schedule:
+    """When the classifier and the detector run (``classifier.interval_s``, ``detector.fps``)."""
+    cls, det = config.classifier, config.detector
+    return Schedule(
+        interval_s=cls.interval_s,
+        shift=cls.reclassify_shift,
+        scale=cls.reclassify_scale,
+        score=cls.reclassify_score,
+        max_batch=cls.max_batch,
+        detect_interval_s=0.0 if det.fps is None else 1.0 / det.fps,
+    )
+
+
 class Pipeline:
-    """The per-frame work: privacy filter, analyse, track, aggregate; hands each closed window
-    to its sink. Every stage comes in through the constructor."""
+    """The per-frame work: privacy filter, detect, track, classify the due tracks in one batch,
+    aggregate; hands each closed window to its sink. Every stage comes in through the
+    constructor."""
 
     def __init__(
         self,
@@ -167,7 +181,7 @@ class Pipeline:
         return cls(
             analyzer,
             PrivacyFilter(config.privacy),
-            Tracker(config.tracking),
+            Tracker(config.tracking, schedule_from_config(config)),
             aggregator,
             windows=windows,
             clock=clock,
@@ -204,9 +218,13 @@ class Pipeline:
         if frame is None:
             self._emit(self.aggregator.poll(now))
             return
-        image = self.privacy.prepare(frame.image)  # masks blacked out before detection
-        faces = self.analyzer.analyze(image, keep=self.privacy.admits)
-        update = self.tracker.update(faces, frame.t_s)
+        if self.tracker.detection_due(frame.t_s):
+            image = self.privacy.prepare(frame.image)  # masks blacked out before detection
+            detections = self.analyzer.detect(image, keep=self.privacy.admits)
+            plan = self.tracker.plan(detections, frame.t_s)  # which track, which are due
+            update = self.tracker.commit(plan, self.analyzer.classify(image, plan.due_detections))
+        else:  # between detections (detector.fps) the tracks of the last one carry on
+            update = self.tracker.coast(frame.t_s)
         self.frames += 1
         self._emit(self.aggregator.observe(update, now))
 

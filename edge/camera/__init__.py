@@ -27,7 +27,9 @@ def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture],
         def open_picamera2() -> Capture:
             from edge.camera.picam import Picamera2Capture
 
-            return Picamera2Capture(width=cfg.width, height=cfg.height, fps=cfg.fps)
+            return Picamera2Capture(
+                width=cfg.width, height=cfg.height, fps=cfg.fps, timeout_s=cfg.read_timeout_s
+            )
 
         return open_picamera2, None
     from edge.camera.opencv import ImageFolderCapture, OpenCvCapture

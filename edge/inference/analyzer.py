@@ -1,19 +1,24 @@
-"""Detector + classifier for one frame, with per-stage timings kept for telemetry and bench."""
+"""Detector + classifier, with per-stage timings kept for telemetry and bench.
+
+The pipeline calls :meth:`FaceAnalyzer.detect` and then :meth:`FaceAnalyzer.classify` on the
+detections the tracker says are due (one batched invoke); :meth:`FaceAnalyzer.analyze` does
+both for every face (``edge detect`` and tests). No full-frame grey copy is made: each face is
+warped out of the RGB frame and only its 48x48 crop is converted.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from edge.config import Config
 from edge.inference.classifier import ExpressionClassifier
 from edge.inference.detector import FaceDetector
 from edge.inference.models import bundled_models_dir, get_spec
-from edge.types import Detection, Face, ImageArray
+from edge.types import Detection, Face, FloatArray, ImageArray
 
 
 class StageTimes:
@@ -39,14 +44,13 @@ class StageTimes:
 
 
 class FaceAnalyzer:
-    """Runs detection on the RGB frame, then classifies each face on the grey frame."""
+    """Runs detection on the RGB frame, then classifies faces in one batch."""
 
     def __init__(self, detector: FaceDetector, classifier: ExpressionClassifier) -> None:
         self.detector = detector
         self.classifier = classifier
         self.detect_ms = StageTimes()
         self.classify_ms = StageTimes()
-        self._gray: ImageArray | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> FaceAnalyzer:
@@ -59,6 +63,7 @@ class FaceAnalyzer:
             score_threshold=det.score_threshold,
             nms_iou=det.nms_iou,
             tiles=det.tiles,
+            auto_tile_ratio=det.auto_tile_ratio,
             tile_overlap=det.tile_overlap,
             max_faces=det.max_faces,
         )
@@ -71,24 +76,34 @@ class FaceAnalyzer:
         )
         return cls(detector, classifier)
 
+    def detect(
+        self, image: ImageArray, keep: Callable[[Detection], bool] | None = None
+    ) -> list[Detection]:
+        """Faces in the RGB ``image``; ``keep`` (the privacy filter) drops detections before
+        anything else sees them."""
+        t0 = time.perf_counter()
+        detections = self.detector.detect(image)
+        self.detect_ms.add((time.perf_counter() - t0) * 1000.0)
+        if keep is not None:
+            detections = [d for d in detections if keep(d)]
+        return detections
+
+    def classify(self, image: ImageArray, detections: Sequence[Detection]) -> FloatArray:
+        """Probabilities (N x 7) of ``detections`` in the RGB ``image``, one batched invoke."""
+        if not detections:
+            return self.classifier.classify_faces(image, detections)
+        t0 = time.perf_counter()
+        probs = self.classifier.classify_faces(image, detections)
+        self.classify_ms.add((time.perf_counter() - t0) * 1000.0 / len(detections))
+        return probs
+
     def analyze(
         self, image: ImageArray, keep: Callable[[Detection], bool] | None = None
     ) -> list[Face]:
-        """Faces with expression probabilities; the frame is not kept.
+        """Every face with its expression probabilities; the frame is not kept.
 
         ``keep`` (the privacy filter) drops detections before they are classified.
         """
-        t0 = time.perf_counter()
-        detections = self.detector.detect(image)
-        t1 = time.perf_counter()
-        self.detect_ms.add((t1 - t0) * 1000.0)
-        if keep is not None:
-            detections = [d for d in detections if keep(d)]
-        if not detections:
-            return []
-        if self._gray is None or self._gray.shape != image.shape[:2]:
-            self._gray = np.empty(image.shape[:2], dtype=np.uint8)
-        cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, dst=self._gray)
-        faces = [Face(d, self.classifier.classify(self._gray, d)) for d in detections]
-        self.classify_ms.add((time.perf_counter() - t1) * 1000.0 / len(faces))
-        return faces
+        detections = self.detect(image, keep)
+        probs = self.classify(image, detections)
+        return [Face(d, tuple(p.tolist())) for d, p in zip(detections, probs, strict=True)]

@@ -1,19 +1,26 @@
-"""Expression classifier: eye-line alignment, crop, and one invoke per face.
+"""Expression classifier: eye-line alignment, crop, and one batched invoke for all due faces.
 
 The interpreter, tensor indices, the input look-up table, dequantization parameters and the
-crop buffers are set up once. :meth:`ExpressionClassifier.classify` warps the face straight out
-of the grey frame into the model-sized buffer with one ``cv2.warpAffine`` (rotation, scale and
-crop in one step), so no full-frame intermediate is made per face.
+crop buffers are set up once. Each face is warped straight out of the frame into its slot of a
+``N x size x size`` crop buffer with one ``cv2.warpAffine`` (rotation, scale and crop in one
+step; from an RGB frame the 48x48 crop alone is turned grey), one ``cv2.LUT`` maps the whole
+batch to the model's input values in the input buffer, and one invoke classifies them all.
 
-With ``flip_tta`` the crop is classified a second time mirrored left-right and the two
-dequantized outputs are averaged before temperature scaling (horizontal-flip test-time
-augmentation: two invokes per face, measured gain in ``docs/model-card.md``); the manifest's
+The interpreter's input is resized to ``[rows, size, size, 1]`` only when the number of rows
+differs from the previous batch (measured with LiteRT 2.3.0 on this model: 0.03 ms once the
+arena has grown, whereas padding to a fixed batch of 16 costs a full invoke per padded row;
+``docs/benchmarks.md``). The interpreter is never rebuilt.
+
+With ``flip_tta`` the mirrored crops are the second half of the same batch and the two
+dequantized outputs of each face are averaged before temperature scaling (horizontal-flip
+test-time augmentation, measured gain in ``docs/model-card.md``); the manifest's
 ``temperature_flip``, when given, is the temperature fitted for that averaged output.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -21,11 +28,14 @@ import numpy as np
 from edge.inference.models import ModelSpec, load_model
 from edge.inference.preprocess import input_lut, resize_interpolation
 from edge.inference.runtime import as_int
-from edge.types import EXPRESSIONS, Detection, ImageArray
+from edge.types import EXPRESSIONS, Detection, FloatArray, ImageArray
+
+#: Crop slots allocated at start; the buffers grow (doubling) only when a batch needs more.
+INITIAL_SLOTS = 16
 
 
 class ExpressionClassifier:
-    """Turns a grey face crop into expression probabilities in ``EXPRESSIONS`` order."""
+    """Turns grey face crops into expression probabilities in ``EXPRESSIONS`` order."""
 
     def __init__(
         self, spec: ModelSpec, *, threads: int, margin: float, flip_tta: bool = False
@@ -44,14 +54,18 @@ class ExpressionClassifier:
         self._shrink = resize_interpolation(spec, shrinking=True)
         self._enlarge = resize_interpolation(spec, shrinking=False)
         self._crop = np.zeros((self._size, self._size), dtype=np.uint8)
-        self._input = np.zeros(spec.input_shape, dtype=self._lut.dtype)
+        self._colour_crop = np.zeros((self._size, self._size, 3), dtype=np.uint8)
         quant = spec.output_quant
-        self._out_scale = quant.scale if quant else 1.0
-        self._out_zero = quant.zero_point if quant else 0
+        self._out_scale = np.float32(quant.scale if quant else 1.0)
+        self._out_zero = np.float32(quant.zero_point if quant else 0)
         flip_t = spec.temperature_flip if flip_tta else None
         self._temperature: float = spec.temperature if flip_t is None else flip_t
         self._inv_temperature = 1.0 / self._temperature
-        self._mirror = np.zeros((self._size, self._size), dtype=np.uint8) if flip_tta else None
+        self._flip = flip_tta
+        self._rows = 1  # the interpreter's current batch size
+        self._crops = np.zeros((0, self._size, self._size), dtype=np.uint8)
+        self._input = np.zeros((0, self._size, self._size, 1), dtype=self._lut.dtype)
+        self._grow(INITIAL_SLOTS)
 
     @property
     def input_size(self) -> int:
@@ -60,7 +74,7 @@ class ExpressionClassifier:
     @property
     def flip_tta(self) -> bool:
         """True when each face is also classified mirrored and the two outputs averaged."""
-        return self._mirror is not None
+        return self._flip
 
     @property
     def temperature(self) -> float:
@@ -70,7 +84,20 @@ class ExpressionClassifier:
 
     @property
     def invokes_per_face(self) -> int:
-        return 2 if self._mirror is not None else 1
+        """Model passes per face (rows of the batch per face): 2 with flip TTA."""
+        return 2 if self._flip else 1
+
+    @property
+    def batch_rows(self) -> int:
+        """Rows of the last batched invoke (faces x invokes_per_face)."""
+        return self._rows
+
+    def _grow(self, slots: int) -> None:
+        crops = np.zeros((slots, self._size, self._size), dtype=np.uint8)
+        crops[: len(self._crops)] = self._crops
+        self._crops = crops
+        rows = slots * self.invokes_per_face
+        self._input = np.zeros((rows, self._size, self._size, 1), dtype=self._lut.dtype)
 
     def alignment_matrix(self, detection: Detection) -> np.ndarray:
         """2x3 affine map from crop pixels to frame pixels: eye line level, face centred.
@@ -90,59 +117,95 @@ class ExpressionClassifier:
             dtype=np.float64,
         )
 
-    def align(self, gray: ImageArray, detection: Detection) -> ImageArray:
-        """Rotate the face upright on the eye line and crop it into the model-sized buffer."""
-        matrix = self.alignment_matrix(detection)
+    def _warp(self, image: ImageArray, detection: Detection, dst: ImageArray) -> None:
         cv2.warpAffine(
-            gray,
-            matrix,
+            image,
+            self.alignment_matrix(detection),
             (self._size, self._size),
-            dst=self._crop,
+            dst=dst,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
+
+    def align(self, gray: ImageArray, detection: Detection) -> ImageArray:
+        """Rotate the face upright on the eye line and crop it into the model-sized buffer."""
+        self._warp(gray, detection, self._crop)
         return self._crop
 
+    def crop_into(self, image: ImageArray, detection: Detection, slot: int) -> None:
+        """Aligned grey crop of ``detection`` into batch slot ``slot``; ``image`` is the grey
+        or the RGB frame (then only the crop is converted to grey)."""
+        dst = self._crops[slot]
+        if image.ndim == 2:
+            self._warp(image, detection, dst)
+            return
+        self._warp(image, detection, self._colour_crop)
+        cv2.cvtColor(self._colour_crop, cv2.COLOR_RGB2GRAY, dst=dst)
+
+    def classify_faces(self, image: ImageArray, detections: Sequence[Detection]) -> FloatArray:
+        """Probabilities (``len(detections)`` x 7) of every face, in one batched invoke."""
+        count = len(detections)
+        if count == 0:
+            return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
+        if count > len(self._crops):
+            self._grow(max(count, 2 * len(self._crops)))
+        for slot, detection in enumerate(detections):
+            self.crop_into(image, detection, slot)
+        return self.infer(count)
+
+    def infer(self, count: int) -> FloatArray:
+        """Classify the first ``count`` crop slots in one invoke (mirrors in the same batch)."""
+        size = self._size
+        rows = count * self.invokes_per_face
+        batch = self._input[:rows]
+        cv2.LUT(
+            self._crops[:count].reshape(count * size, size),
+            self._lut,
+            dst=batch[:count].reshape(count * size, size),
+        )
+        if self._flip:
+            np.copyto(batch[count:], batch[:count, :, ::-1])  # LUT and mirror commute
+        if rows != self._rows:
+            self._interpreter.resize_tensor_input(self._input_index, [rows, size, size, 1])
+            self._interpreter.allocate_tensors()
+            self._rows = rows
+        self._interpreter.set_tensor(self._input_index, batch)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output_index)
+        probs = (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        if self._flip:
+            probs = (probs[:count] + probs[count:]) * np.float32(0.5)
+        return self._normalized(probs)
+
     def classify_crop(self, crop: ImageArray) -> tuple[float, ...]:
-        """Probabilities for a grey crop of any size (resized to the model input)."""
+        """Probabilities for one grey crop of any size (resized to the model input)."""
         if crop.shape != (self._size, self._size):
             shrink = crop.shape[0] > self._size
-            crop = np.asarray(
-                cv2.resize(
-                    crop,
-                    (self._size, self._size),
-                    interpolation=self._shrink if shrink else self._enlarge,
-                ),
-                dtype=np.uint8,
+            cv2.resize(
+                crop,
+                (self._size, self._size),
+                dst=self._crops[0],
+                interpolation=self._shrink if shrink else self._enlarge,
             )
-        np.take(self._lut, crop, out=self._input[0, :, :, 0])
-        probs = self._dequantized_output()
-        if self._mirror is not None:
-            cv2.flip(crop, 1, dst=self._mirror)
-            np.take(self._lut, self._mirror, out=self._input[0, :, :, 0])
-            probs = (probs + self._dequantized_output()) * np.float32(0.5)
-        return self._normalized(probs)
+        else:
+            np.copyto(self._crops[0], crop)
+        return tuple(float(p) for p in self.infer(1)[0])
 
     def classify(self, gray: ImageArray, detection: Detection) -> tuple[float, ...]:
         """Probabilities for the face ``detection`` in the grey frame ``gray``."""
         return self.classify_crop(self.align(gray, detection))
 
     def invoke_only(self) -> None:
-        """Run the model once on the current input buffer (for benchmarks of bare invoke)."""
-        self._interpreter.set_tensor(self._input_index, self._input)
+        """Run the model once on the last batch's input (for benchmarks of bare invoke)."""
+        self._interpreter.set_tensor(self._input_index, self._input[: self._rows])
         self._interpreter.invoke()
 
-    def _dequantized_output(self) -> np.ndarray:
-        self.invoke_only()
-        raw = np.asarray(self._interpreter.get_tensor(self._output_index)[0], dtype=np.float32)
-        return (raw - np.float32(self._out_zero)) * np.float32(self._out_scale)
-
-    def _normalized(self, probs: np.ndarray) -> tuple[float, ...]:
-        """Temperature-scaled probabilities that sum to 1."""
+    def _normalized(self, probs: FloatArray) -> FloatArray:
+        """Temperature-scaled probabilities, each row summing to 1."""
         if self._inv_temperature != 1.0:
-            logp = np.log(np.maximum(probs, 1e-6)) * self._inv_temperature
-            probs = np.exp(logp - logp.max())
-        total = float(probs.sum())
-        if total <= 0:
-            return tuple(1.0 / len(probs) for _ in probs)
-        return tuple(float(p) / total for p in probs)
+            logp = np.log(np.maximum(probs, np.float32(1e-6))) * np.float32(self._inv_temperature)
+            probs = np.exp(logp - logp.max(axis=1, keepdims=True))
+        total = probs.sum(axis=1, keepdims=True)
+        uniform = np.float32(1.0 / probs.shape[1])
+        out: FloatArray = np.where(total > 0, probs / np.maximum(total, 1e-30), uniform)
+        return out.astype(np.float32, copy=False)

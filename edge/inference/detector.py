@@ -62,6 +62,16 @@ def make_anchors(size: int, strides: list[int], per_cell: list[int], offset: flo
     return np.asarray(centres, dtype=np.float32)
 
 
+def auto_tiles(width: int, height: int, *, input_size: int, ratio: float, overlap: float) -> int:
+    """The fewest tiles per side (1..4) whose tile side is at most ``ratio * input_size`` frame
+    pixels: small faces keep enough detector pixels, a frame the model resolves stays whole."""
+    longest = max(width, height)
+    for tiles in range(1, 4):
+        if longest / (tiles - (tiles - 1) * overlap) <= ratio * input_size:
+            return tiles
+    return 4
+
+
 def plan_regions(width: int, height: int, tiles: int, overlap: float) -> list[Region]:
     """The whole frame plus a ``tiles x tiles`` grid of overlapping tiles covering it."""
     regions = [Region(0, 0, width, height)]
@@ -132,9 +142,10 @@ class FaceDetector:
         threads: int,
         score_threshold: float,
         nms_iou: float,
-        tiles: int,
+        tiles: int | str,
         tile_overlap: float,
         max_faces: int,
+        auto_tile_ratio: float = 4.0,
     ) -> None:
         self.spec = spec
         self._interpreter = load_model(spec, threads)
@@ -151,6 +162,10 @@ class FaceDetector:
         by_width = {as_int(d["shape"][-1]): as_int(d["index"]) for d in outputs}
         self._boxes_index = by_width[16]
         self._scores_index = by_width[1]
+        # views of the output buffers (no copy of all 2304 x 16 values per invoke); each view
+        # is read right after its invoke and never held across the next one
+        self._boxes_view = self._interpreter.tensor(self._boxes_index)
+        self._scores_view = self._interpreter.tensor(self._scores_index)
         n = len(self._anchors)
         if as_int(outputs[0]["shape"][1]) != n:
             raise ValueError(f"{spec.path.name}: {outputs[0]['shape'][1]} outputs, {n} anchors")
@@ -160,6 +175,7 @@ class FaceDetector:
         self._clip = clip
         self._nms_iou = nms_iou
         self._tiles = tiles
+        self._auto_ratio = auto_tile_ratio
         self._overlap = tile_overlap
         self._max_faces = max_faces
         self._lut = input_lut(spec)
@@ -168,15 +184,26 @@ class FaceDetector:
         self._canvas = np.zeros((self._size, self._size, 3), dtype=np.uint8)
         self._input = np.zeros(spec.input_shape, dtype=self._lut.dtype)
         self._regions: dict[tuple[int, int], list[Region]] = {}
+        self._last_regions = 1
 
     @property
     def invocations_per_frame(self) -> int:
-        return 1 if self._tiles <= 1 else 1 + self._tiles * self._tiles
+        """Model invocations per detection on the last frame size seen (1 before any)."""
+        return self._last_regions
+
+    def tiles_for(self, width: int, height: int) -> int:
+        """Tiles per side for a ``width`` x ``height`` frame (``tiles: auto`` resolved)."""
+        if isinstance(self._tiles, int):
+            return self._tiles
+        return auto_tiles(
+            width, height, input_size=self._size, ratio=self._auto_ratio, overlap=self._overlap
+        )
 
     def regions_for(self, width: int, height: int) -> list[Region]:
         key = (width, height)
         if key not in self._regions:
-            self._regions[key] = plan_regions(width, height, self._tiles, self._overlap)
+            tiles = self.tiles_for(width, height)
+            self._regions[key] = plan_regions(width, height, tiles, self._overlap)
         return self._regions[key]
 
     def detect(self, image: ImageArray) -> list[Detection]:
@@ -185,7 +212,9 @@ class FaceDetector:
         boxes: list[np.ndarray] = []
         scores: list[np.ndarray] = []
         eyes: list[np.ndarray] = []
-        for region in self.regions_for(width, height):
+        regions = self.regions_for(width, height)
+        self._last_regions = len(regions)
+        for region in regions:
             found = self._detect_region(image, region)
             if found is not None:
                 boxes.append(found[0])
@@ -212,11 +241,17 @@ class FaceDetector:
         scale = self._size / max(w, h)
         new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (self._size - new_w) // 2, (self._size - new_h) // 2
-        self._canvas.fill(0)
         interp = self._shrink if scale < 1 else self._enlarge
-        self._canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
-            crop, (new_w, new_h), interpolation=interp
-        )
+        if new_w == self._size:  # landscape: the rows are one contiguous block, resize into it
+            self._canvas[:pad_y].fill(0)
+            self._canvas[pad_y + new_h :].fill(0)
+            cv2.resize(crop, (new_w, new_h), dst=self._canvas[pad_y : pad_y + new_h],
+                       interpolation=interp)  # fmt: skip
+        else:
+            self._canvas.fill(0)
+            self._canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = cv2.resize(
+                crop, (new_w, new_h), interpolation=interp
+            )
         cv2.LUT(self._canvas, self._lut, dst=self._input[0])  # in place, SIMD: ~4x np.take
         return _Placement(region, scale, float(pad_x), float(pad_y))
 
@@ -225,11 +260,11 @@ class FaceDetector:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         placement = self._letterbox(image, region)
         self.invoke_only()
-        raw_scores = self._interpreter.get_tensor(self._scores_index)[0, :, 0]
+        raw_scores = self._scores_view()[0, :, 0]
         keep = np.flatnonzero(raw_scores > self._raw_threshold)
         if keep.size == 0:
             return None
-        raw = self._interpreter.get_tensor(self._boxes_index)[0, keep]
+        raw = self._boxes_view()[0, keep]  # fancy indexing copies only the candidates
         return self._decode(raw, raw_scores[keep], keep, placement)
 
     def _decode(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from edge.tracking.schedule import Schedule, TrackPlan
 from edge.tracking.tracker import Tracker
 
-__all__ = ["Tracker"]
+__all__ = ["Schedule", "TrackPlan", "Tracker"]

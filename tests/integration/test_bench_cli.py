@@ -36,11 +36,18 @@ def _bench_json(*args: str) -> dict[str, Any]:
 
 
 def test_bench_json_has_every_key() -> None:
-    """`edge bench --frames 20 --json` on the bundled clip reports fps, CPU per frame, peak RSS,
-    p50/p95 of every stage, both bare invoke times and the overhead ratio (values not judged)."""
+    """`edge bench --frames 20 --json` on the bundled clip reports fps, CPU per frame and per
+    second of video at the clip's 10 frames/s, peak RSS, p50/p95 of every stage, both bare
+    invoke times (the detector's once per frame that ran it: every 2nd at detector.fps 5) and
+    the overhead ratio (values not judged)."""
     result = _bench_json("--frames", "20", "--warmup", "2")
-    for key in ("fps", "cpu_s_per_frame", "rss_mb", "overhead_ratio", "faces_per_frame"):
+    for key in (
+        "fps", "cpu_s_per_frame", "cpu_s_per_video_s", "rss_mb", "overhead_ratio",
+        "faces_per_frame", "classified_per_frame", "detect_share",
+    ):  # fmt: skip
         assert isinstance(result[key], float), key
+    assert result["source_fps"] == 10.0
+    assert result["cpu_s_per_video_s"] == pytest.approx(result["cpu_s_per_frame"] * 10, abs=1e-3)
     assert set(result["stages"]) == {
         "capture", "detect", "align", "classify", "track", "aggregate", "publish", "glue", "frame"
     }  # fmt: skip
@@ -48,7 +55,7 @@ def test_bench_json_has_every_key() -> None:
         assert set(stage) >= STAGE_KEYS, name
     assert result["stages"]["frame"]["n"] == 20
     assert result["stages"]["classify"]["n"] == result["stages"]["align"]["n"] > 0
-    assert result["invoke"]["detector"]["n"] == 20
+    assert result["invoke"]["detector"]["n"] == round(20 * result["detect_share"]) == 10
     assert result["invoke"]["classifier"]["p50_ms"] > 0
     assert result["invocations_per_frame"] == 1
     assert result["classifier_invokes_per_face"] == (2 if Config().classifier.flip_tta else 1)
@@ -67,13 +74,17 @@ def test_bench_markdown_and_threads() -> None:
 
 def test_bench_counts_two_classifier_invokes_per_face_with_flip_tta(tmp_path: Path) -> None:
     """With classifier.flip_tta in the --config file the bench reports 2 classifier invokes per
-    face and uses them in the model time of the overhead ratio."""
+    face and uses them in the model time of the overhead ratio (for the faces classified, on
+    the frames that ran the detector)."""
     config = tmp_path / "edge.yaml"
     config.write_text("classifier:\n  flip_tta: true\n")
     result = _bench_json("--frames", "10", "--warmup", "2", "--config", str(config))
     assert result["classifier_invokes_per_face"] == 2
     det, cls = result["invoke"]["detector"]["mean_ms"], result["invoke"]["classifier"]["mean_ms"]
-    expected = det * result["invocations_per_frame"] + result["faces_per_frame"] * cls * 2
+    expected = (
+        det * result["invocations_per_frame"] * result["detect_share"]
+        + result["classified_per_frame"] * cls * 2
+    )
     assert result["model_ms_per_frame"] == pytest.approx(expected, abs=0.01)
 
 
@@ -105,3 +116,11 @@ def test_bench_bad_flags_exit_2(args: tuple[str, ...], message: str) -> None:
     res = edge("bench", *args)
     assert res.returncode == 2, res.stdout + res.stderr
     assert message in res.stderr
+
+
+def test_bench_realtime_reports_cpu_per_wall_second() -> None:
+    """--realtime paces the frames to the clip's rate and reports CPU seconds per second of
+    wall time next to the unpaced per-video-second figure (values not judged)."""
+    result = _bench_json("--frames", "5", "--warmup", "1", "--realtime")
+    assert isinstance(result["realtime"]["cpu_s_per_s"], float)
+    assert isinstance(result["realtime"]["wall_s"], float)

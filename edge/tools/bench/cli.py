@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST[:PORT]",
         help=f"also publish windows to this broker, under {BENCH_TOPIC_PREFIX}/...",
     )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace frames to the source's frame rate and report CPU s per s of wall time",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -102,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"cannot connect to the broker at {args.mqtt}", EXIT_FAILURE)
         sinks = [paho]
     try:
-        result = run_bench(config, frames=args.frames, warmup=args.warmup, sinks=sinks)
+        result = run_bench(
+            config, frames=args.frames, warmup=args.warmup, sinks=sinks, realtime=args.realtime
+        )
     except CaptureError as exc:
         return _fail(f"--source: {exc}")
     finally:

@@ -36,14 +36,20 @@ def to_markdown(result: dict[str, Any]) -> str:
         "|---|---|",
         f"| frames/s (capture + pipeline) | {result['fps']} |",
         f"| CPU s per frame | {result['cpu_s_per_frame']} |",
+        f"| CPU s per s of video at {result['source_fps']} frames/s "
+        f"| {result['cpu_s_per_video_s']} |",
         f"| peak RSS MB | {result['rss_mb']} |",
-        f"| faces per frame | {result['faces_per_frame']} |",
+        f"| faces per frame (tracked) | {result['faces_per_frame']} |",
+        f"| faces classified per frame | {result['classified_per_frame']} |",
+        f"| frames with detection | {result['detect_share']} |",
         f"| detector bare invoke p50 / p95 ms (x{result['invocations_per_frame']} per frame) "
         f"| {_ms(det['p50_ms'])} / {_ms(det['p95_ms'])} |",
-        f"| classifier bare invoke p50 / p95 ms (per face) "
+        f"| classifier bare invoke p50 / p95 ms (per face pass, batched) "
         f"| {_ms(cls['p50_ms'])} / {_ms(cls['p95_ms'])} |",
         f"| model ms per frame (mean) | {result['model_ms_per_frame']} |",
         f"| overhead_ratio (median per frame) | {result['overhead_ratio']} |",
         f"| overhead ratio of means | {result['overhead_ratio_of_means']} |",
     ]
+    if result["realtime"] is not None:
+        lines.append(f"| paced to real time: CPU s per s | {result['realtime']['cpu_s_per_s']} |")
     return "\n".join(lines) + "\n"

@@ -6,20 +6,29 @@ this thread straight from the capture, as fast as it decodes them, instead of fr
 capture thread. Each stage method is wrapped on its instance with a timer:
 
 - ``capture``: one ``Capture.read`` (decode + BGR->RGB), per frame
-- ``detect``: ``FaceDetector.detect`` (letterbox, LUT, invoke(s), decode, NMS), per frame
-- ``align``: ``ExpressionClassifier.align`` (eye-line warp into the crop), per face
-- ``classify``: ``ExpressionClassifier.classify_crop`` (LUT, invoke, dequantize), per face
-- ``track``: ``Tracker.update``; ``aggregate``: ``Aggregator.observe``, per frame
+- ``detect``: ``FaceDetector.detect`` (letterbox, LUT, invoke(s), decode, NMS), per frame that
+  runs the detector (every frame unless ``detector.fps``)
+- ``align``: ``ExpressionClassifier.crop_into`` (eye-line warp into the batch), per classified face
+- ``classify``: ``ExpressionClassifier.infer`` (LUT, one batched invoke, dequantize), per
+  classified face (the batch time divided by its faces)
+- ``track``: ``Tracker.plan`` + ``commit`` (or ``coast``); ``aggregate``: ``Aggregator.observe``,
+  per frame
 - ``publish``: numbering, encoding and sending one closed window
   (``WindowPublisher.window_closed``), per window
 - ``frame``: the whole ``Pipeline.step``; ``glue``: ``frame`` minus the timed stages in it
-  (grey conversion, privacy filter, Python between the stages)
+  (privacy filter, Python between the stages)
 
-After each frame the bare invoke of each model is timed once on the input that frame left in
-the model's input buffer (``invoke_only``), so model time and pipeline time share frames and
-load. ``overhead_ratio`` is the median over frames of
-``frame / (detector invoke x invocations_per_frame + faces x classifier invoke x
-classifier_invokes_per_face)`` (2 invokes per face with ``classifier.flip_tta``).
+Frame times are video time (frame index / the source's frame rate), so the schedule
+(``classifier.interval_s``, ``detector.fps``) acts as it would on the live source while frames
+are processed as fast as possible; ``cpu_s_per_video_s`` is the CPU the pipeline needs per
+second of video at the source's rate. With ``realtime`` frames are paced to that rate and
+``cpu_s_per_s`` is measured over the wall time.
+
+After each frame the bare invoke of each model that ran is timed once on the input that frame
+left in its input buffer (``invoke_only``), so model time and pipeline time share frames and
+load; the classifier's is the whole batch, reported per face pass. ``overhead_ratio`` is the
+median over frames of ``frame / (detector invoke x invocations_per_frame [if it ran] +
+classifier batch invoke [if it ran])``.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from edge.inference.runtime import runtime_name
 from edge.publish.message import OutboundMessage
 from edge.publish.topics import Topics
 from edge.publish.window import Transport, WindowPublisher
-from edge.types import CameraStatus, Frame
+from edge.types import CameraStatus, Frame, TrackUpdate, Window
 
 _DELIVERING = CameraStatus("ok", 0.0, 0)
 
@@ -60,6 +69,7 @@ STAGES: dict[str, str] = {
     "frame": "frame",
 }
 _INNER = ("detect", "align", "classify", "track", "aggregate", "publish")
+_PER_FRAME_SUM = ("track",)
 
 
 @dataclass
@@ -68,12 +78,16 @@ class StageClock:
     :attr:`events` (well under a microsecond); :meth:`end_frame` turns them into samples."""
 
     enabled: bool = False
+    #: faces present (tracker observations) in the last frame
+    present: int = 0
     samples: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     events: list[tuple[str, float]] = field(default_factory=list)
     in_frame: dict[str, float] = field(default_factory=dict)
 
-    def wrap(self, obj: object, method: str, stage: str) -> None:
-        """Replace ``obj.method`` (on the instance only) with a timed call-through."""
+    def wrap(self, obj: object, method: str, stage: str, *, per_arg: bool = False) -> None:
+        """Replace ``obj.method`` (on the instance only) with a timed call-through; with
+        ``per_arg`` the call's first argument is a count and the time is split into that many
+        samples (one per face of a batch)."""
         inner: Callable[..., Any] = getattr(obj, method)
         record = self.events.append
         perf = time.perf_counter
@@ -81,23 +95,39 @@ class StageClock:
         def timed(*args: Any, **kwargs: Any) -> Any:
             t0 = perf()
             result = inner(*args, **kwargs)
-            record((stage, perf() - t0))
+            seconds = perf() - t0
+            if per_arg:
+                count = int(args[0])
+                for _ in range(count):
+                    record((stage, seconds / count))
+            else:
+                record((stage, seconds))
             return result
 
         setattr(obj, method, timed)
 
     @property
     def faces_in_frame(self) -> int:
+        """Faces classified in this frame."""
         return sum(1 for stage, _ in self.events if stage == "classify")
 
+    @property
+    def detected_in_frame(self) -> bool:
+        return any(stage == "detect" for stage, _ in self.events)
+
     def end_frame(self) -> None:
-        """Move this frame's events into the samples (while enabled) and per-stage sums."""
+        """Move this frame's events into the samples (while enabled) and per-stage sums; the
+        tracker's calls of one frame (plan + commit) are one ``track`` sample."""
         self.in_frame.clear()
         for stage, seconds in self.events:
             ms = seconds * 1000.0
             self.in_frame[stage] = self.in_frame.get(stage, 0.0) + ms
-            if self.enabled:
+            if self.enabled and stage not in _PER_FRAME_SUM:
                 self.samples[stage].append(ms)
+        if self.enabled:
+            for stage in _PER_FRAME_SUM:
+                if stage in self.in_frame:
+                    self.samples[stage].append(self.in_frame[stage])
         self.events.clear()
 
 
@@ -108,6 +138,9 @@ class _UnpacedReader:
         self._config = config
         self._clock = clock
         self._capture: Capture = open_capture(config.camera)
+        declared = float(getattr(self._capture, "file_fps", 0.0) or 0.0)
+        #: frames per second of video: a file's own rate, else camera.fps
+        self.fps = declared if declared > 0 else config.camera.fps
         self._index = 0
         self.pending: Frame | None = None
 
@@ -124,7 +157,7 @@ class _UnpacedReader:
                     f"{redact_secrets(self._config.camera.source)} delivered no frame"
                 )
         self._clock.events.append(("capture", time.perf_counter() - t0))
-        self.pending = Frame(image=image, t_s=time.monotonic(), index=self._index)
+        self.pending = Frame(image=image, t_s=self._index / self.fps, index=self._index)
         self._index += 1
 
     def read(self, timeout_s: float) -> Frame | None:
@@ -158,7 +191,9 @@ class _Totals:
     ratios: list[float] = field(default_factory=list)
     det_invoke: list[float] = field(default_factory=list)
     cls_invoke: list[float] = field(default_factory=list)
-    faces: list[int] = field(default_factory=list)
+    classified: list[int] = field(default_factory=list)
+    detected: list[bool] = field(default_factory=list)
+    tracked: list[int] = field(default_factory=list)
 
 
 def build_pipeline(config: Config, sinks: list[Transport], clock: StageClock) -> Pipeline:
@@ -173,10 +208,18 @@ def build_pipeline(config: Config, sinks: list[Transport], clock: StageClock) ->
     )
     pipeline = Pipeline.from_config(config, analyzer, publisher, SystemClock())
     clock.wrap(analyzer.detector, "detect", "detect")
-    clock.wrap(analyzer.classifier, "align", "align")
-    clock.wrap(analyzer.classifier, "classify_crop", "classify")
-    clock.wrap(pipeline.tracker, "update", "track")
+    clock.wrap(analyzer.classifier, "crop_into", "align")
+    clock.wrap(analyzer.classifier, "infer", "classify", per_arg=True)
+    for method in ("plan", "commit", "coast"):
+        clock.wrap(pipeline.tracker, method, "track")
     clock.wrap(pipeline.aggregator, "observe", "aggregate")
+    observe = pipeline.aggregator.observe
+
+    def counted(update: TrackUpdate, now_s: float) -> Window | None:
+        clock.present = len(update.observations)
+        return observe(update, now_s)
+
+    pipeline.aggregator.observe = counted  # type: ignore[method-assign]
     clock.wrap(publisher, "window_closed", "publish")
     return pipeline
 
@@ -189,9 +232,10 @@ def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t:
     pipeline.step(reader)
     w2, c2 = time.perf_counter(), time.process_time()
     detector, classifier = pipeline.analyzer.detector, pipeline.analyzer.classifier
-    faces = clock.faces_in_frame
+    faces, detected = clock.faces_in_frame, clock.detected_in_frame
     d0 = time.perf_counter()
-    detector.invoke_only()
+    if detected:
+        detector.invoke_only()
     d1 = time.perf_counter()
     if faces:
         classifier.invoke_only()
@@ -204,35 +248,55 @@ def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t:
     clock.samples["glue"].append(frame_ms - sum(clock.in_frame.get(s, 0.0) for s in _INNER))
     t.wall_s += w2 - w0
     t.cpu_s += c2 - c0
-    det_ms, cls_ms = (d1 - d0) * 1000.0, (d2 - d1) * 1000.0
-    t.det_invoke.append(det_ms)
-    t.faces.append(faces)
+    det_ms, batch_ms = (d1 - d0) * 1000.0, (d2 - d1) * 1000.0
+    t.detected.append(detected)
+    t.classified.append(faces)
+    t.tracked.append(clock.present)
+    if detected:
+        t.det_invoke.append(det_ms)
     if faces:
-        t.cls_invoke.append(cls_ms)
-    model_ms = (
-        det_ms * detector.invocations_per_frame + faces * cls_ms * classifier.invokes_per_face
-    )
-    t.ratios.append(frame_ms / model_ms)
+        t.cls_invoke.append(batch_ms / classifier.batch_rows)
+    model_ms = det_ms * detector.invocations_per_frame * detected + batch_ms * (faces > 0)
+    if model_ms > 0:
+        t.ratios.append(frame_ms / model_ms)
 
 
 def run_bench(
-    config: Config, *, frames: int, warmup: int, sinks: list[Transport]
+    config: Config,
+    *,
+    frames: int,
+    warmup: int,
+    sinks: list[Transport],
+    realtime: bool = False,
 ) -> dict[str, Any]:
-    """Warm up, then time ``frames`` frames; the result is the ``edge bench --json`` document."""
+    """Warm up, then time ``frames`` frames; the result is the ``edge bench --json`` document.
+    With ``realtime`` each frame waits for its time at the source's frame rate."""
     clock = StageClock()
     pipeline = build_pipeline(config, sinks, clock)
     reader = _UnpacedReader(config, clock)
     totals = _Totals()
     load_before = os.getloadavg()
+    paced = (0.0, 0.0)
+    start = cpu0 = 0.0
     try:
         pipeline.aggregator.start(time.time())
         for i in range(warmup + frames):
             clock.enabled = i >= warmup
+            if i == warmup:
+                start, cpu0 = time.perf_counter(), time.process_time()
+            if realtime and i >= warmup:
+                delay = start + (i - warmup) / reader.fps - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
             _one_frame(pipeline, reader, clock, totals)
         clock.enabled = False
+        paced = (time.perf_counter() - start, time.process_time() - cpu0)
     finally:
         reader.close()
-    return _result(config, pipeline, clock, totals, frames=frames, load_before=load_before)
+    return _result(
+        config, pipeline, clock, totals, frames=frames, load_before=load_before,
+        source_fps=reader.fps, paced=paced if realtime else None,
+    )  # fmt: skip
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -255,21 +319,32 @@ def _result(
     *,
     frames: int,
     load_before: tuple[float, float, float],
+    source_fps: float,
+    paced: tuple[float, float] | None,
 ) -> dict[str, Any]:
     detector, classifier = pipeline.analyzer.detector, pipeline.analyzer.classifier
     det, cls = _stats(t.det_invoke), _stats(t.cls_invoke)
-    faces = float(np.mean(t.faces)) if t.faces else 0.0
-    model_ms = (det["mean_ms"] or 0.0) * detector.invocations_per_frame + faces * (
-        cls["mean_ms"] or 0.0
-    ) * classifier.invokes_per_face
+    classified = float(np.mean(t.classified)) if t.classified else 0.0
+    detect_share = float(np.mean(t.detected)) if t.detected else 0.0
+    model_ms = (det["mean_ms"] or 0.0) * detector.invocations_per_frame * detect_share + (
+        classified * (cls["mean_ms"] or 0.0) * classifier.invokes_per_face
+    )
     frame_mean = _stats(clock.samples["frame"])["mean_ms"] or 0.0
+    cpu_per_frame = t.cpu_s / frames if frames else 0.0
     return {
         "source": redact_secrets(config.camera.source),
         "frames": frames,
         "fps": round(frames / t.wall_s, 2) if t.wall_s else None,
-        "cpu_s_per_frame": round(t.cpu_s / frames, 5) if frames else None,
+        "cpu_s_per_frame": round(cpu_per_frame, 5) if frames else None,
+        "source_fps": round(source_fps, 3),
+        "cpu_s_per_video_s": round(cpu_per_frame * source_fps, 4),
+        "realtime": None
+        if paced is None
+        else {"wall_s": round(paced[0], 3), "cpu_s_per_s": round(paced[1] / paced[0], 4)},
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "faces_per_frame": round(faces, 3),
+        "faces_per_frame": round(float(np.mean(t.tracked)) if t.tracked else 0.0, 3),
+        "classified_per_frame": round(classified, 3),
+        "detect_share": round(detect_share, 3),
         "windows": pipeline.windows,
         "stages": {
             name: {"per": per, **_stats(clock.samples[name])} for name, per in STAGES.items()

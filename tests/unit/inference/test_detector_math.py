@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.inference.detector import make_anchors, plan_regions, weighted_nms
+from edge.inference.detector import auto_tiles, make_anchors, plan_regions, weighted_nms
 
 
 def test_short_range_anchors() -> None:
@@ -59,3 +59,13 @@ def test_weighted_nms_limit() -> None:
     scores = np.linspace(0.5, 0.9, 5).astype(np.float32)
     out = weighted_nms(boxes, scores, np.zeros((5, 4), np.float32), 0.3, limit=2)
     assert [round(d.score, 2) for d in out] == [0.9, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "tiles"),
+    [(640, 480, 1), (640, 360, 1), (768, 768, 1), (1000, 750, 2), (1920, 1080, 3), (4096, 3072, 4)],
+)
+def test_auto_tiles_from_frame_and_input_size(width: int, height: int, tiles: int) -> None:
+    """tiles: auto takes the fewest tiles per side whose side is at most 4 x the 192 px input:
+    a VGA frame stays whole, a 1000 px crowd frame is cut 2 x 2, 4 is the most."""
+    assert auto_tiles(width, height, input_size=192, ratio=4.0, overlap=0.25) == tiles

@@ -11,7 +11,7 @@ import pytest
 from edge.config import Config, ConfigError, PrivacyConfig, parse_text
 from edge.config.privacy import Region
 from edge.privacy.filter import PrivacyFilter, build_mask
-from edge.types import Box, CameraStatus, Detection, Face, ImageArray
+from edge.types import Box, CameraStatus, Detection, ImageArray
 
 
 def _issues(text: str) -> list[tuple[str, int | None, str]]:
@@ -204,12 +204,14 @@ class _RecordingAnalyzer:
         self.seen: list[ImageArray] = []
         self.classified: list[Detection] = []
 
-    def analyze(self, image: ImageArray, keep: Any = None) -> list[Face]:
+    def detect(self, image: ImageArray, keep: Any = None) -> list[Detection]:
         self.seen.append(image.copy())
         found = [detection(5, 5, 45, 45), detection(60, 5, 70, 15)]
-        kept = [d for d in found if keep is None or keep(d)]
-        self.classified.extend(kept)
-        return [Face(d, (0, 0, 0, 1, 0, 0, 0)) for d in kept]
+        return [d for d in found if keep is None or keep(d)]
+
+    def classify(self, image: ImageArray, detections: list[Detection]) -> np.ndarray:
+        self.classified.extend(detections)
+        return np.tile(np.array([0, 0, 0, 1, 0, 0, 0], np.float32), (len(detections), 1))
 
 
 def test_pipeline_masks_before_detection_and_filters_before_classification() -> None:
