@@ -214,7 +214,8 @@ class Pipeline:
         now = self._clock.wall()
         if not self._analysis_on(now):
             return
-        self.aggregator.note_camera(source.status.delivering, now)
+        camera = source.status  # changes are noted at the time they happened, not now
+        self.aggregator.note_camera(camera.delivering, min(camera.since_s, now))
         if frame is None:
             self._emit(self.aggregator.poll(now))
             return

@@ -13,7 +13,7 @@ import numpy as np
 from edge.app import Pipeline
 from edge.config import Config
 from edge.inference.analyzer import FaceAnalyzer
-from edge.types import EXPRESSIONS, Frame, Window
+from edge.types import EXPRESSIONS, CameraStatus, Frame, Window
 
 #: Video time 0 maps to this UNIX time: a multiple of every window length used.
 EPOCH_S = 1_800_000_000.0
@@ -55,6 +55,11 @@ class ClipReader:
         frame = Frame(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), self.clock.t_s, self.index)
         self.index += 1
         return frame
+
+    @property
+    def status(self) -> CameraStatus:
+        """A file read frame by frame always delivers."""
+        return CameraStatus("ok", 0.0, 0)
 
 
 @dataclass
