@@ -209,7 +209,8 @@ mount_at "$ROOT/root/.cache/pip" --bind "$CACHE/pip-$RELEASE"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 # LiteRT's CPU probe (the cpuinfo library inside XNNPACK) parses /proc/cpuinfo. qemu-user 7.2
 # (Debian 12's) passes the host's x86 /proc/cpuinfo through, the probe finds no ARM cores and
-# the interpreter aborts (SIGABRT on the first inference); newer qemu-user (trixie's qemu 10)
+# `edge demo` dies (measured: "qemu: uncaught target signal 11 (Segmentation fault)" right
+# after start, with ARM64_CHECK_FAKE_CPUINFO=0); newer qemu-user (trixie's qemu 10)
 # synthesizes an aarch64 one. So, unless qemu already shows ARM cores (auto) or told otherwise,
 # bind-mount a Pi 4's /proc/cpuinfo into the rootfs.
 if [ "$FAKE_CPUINFO" = auto ]; then

@@ -24,7 +24,8 @@ UNIT_PATH=/etc/systemd/system/edge.service
 WATCHDOG_DROPIN=/etc/systemd/system.conf.d/edge-watchdog.conf
 BOOT_CONFIG=/boot/firmware/config.txt
 SERVICE_USER=edge
-APT_PACKAGES=(python3-venv python3-pip python3-numpy ca-certificates)
+# passwd (useradd): not in a minimal trixie rootfs (no longer essential there).
+APT_PACKAGES=(python3-venv python3-pip python3-numpy ca-certificates passwd)
 # From the Raspberry Pi archive only: skipped (one line) when apt has no candidate for them.
 CAMERA_PACKAGES=(python3-picamera2 python3-libcamera)
 # Tests point this at a fake file.

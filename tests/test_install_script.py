@@ -240,6 +240,7 @@ def test_picamera2_not_installable_one_line_and_the_rest_installs(
     assert "picamera2 will not work" in notes[0] and "rtsp://" in notes[0], notes[0]
     apt_line = _apt_install_line(result.stdout)
     assert "python3-venv" in apt_line and "python3-numpy" in apt_line
+    assert " passwd" in apt_line  # useradd: not in a minimal trixie rootfs
     assert "picamera2" not in apt_line and "libcamera" not in apt_line
     assert "systemctl enable edge.service" in result.stdout
     assert "apt-cache policy python3-picamera2" in Path(sandbox["APT_CACHE_LOG"]).read_text()
