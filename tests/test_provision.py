@@ -151,7 +151,7 @@ EXPECTED_ROOT = {
 }  # fmt: skip
 EXPECTED_PAYLOAD = {
     "install.sh", "edge.service", "watchdog.conf", "edge.yaml", "firstrun.env",
-    "edge_emotion-0.1.0-py3-none-any.whl",
+    "edge_emotion-0.1.0-py3-none-any.whl", "constraints",
 }  # fmt: skip
 
 
@@ -164,6 +164,9 @@ def test_image_provisioning_writes_every_file(
     assert code == 0, output
     assert _mdir(image) == EXPECTED_ROOT
     assert _mdir(image, "edge") == EXPECTED_PAYLOAD
+    # install.sh pins per release from constraints/ beside it
+    assert _mdir(image, "edge/constraints") == {"bookworm.txt", "trixie.txt"}
+    assert "opencv-python-headless==4.11.0.86" in _mtype(image, "edge/constraints/bookworm.txt")
     user_data = _mtype(image, "user-data")
     assert user_data.startswith("#cloud-config\n")
     doc = _yaml(user_data)

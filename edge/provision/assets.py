@@ -16,6 +16,8 @@ UNIT = "systemd/edge.service"
 FIRSTRUN_SH = "firmware_config/firstrun.sh"
 WATCHDOG_CONF = "firmware_config/watchdog.conf"
 CONFIG_TXT = "firmware_config/config.txt"
+#: pip constraints per Raspberry Pi OS release, read by install.sh from constraints/ beside it.
+CONSTRAINTS = ("scripts/constraints/bookworm.txt", "scripts/constraints/trixie.txt")
 
 
 def roots() -> list[Path]:

@@ -128,6 +128,8 @@ def plan(target: BootTarget, inputs: render.Inputs, wheel: Path | None) -> dict[
         "edge/firstrun.env": render.firstrun_env(inputs).encode(),
         "firstrun.sh": assets.read(assets.FIRSTRUN_SH),
     }
+    for constraints in assets.CONSTRAINTS:  # install.sh pins per release from constraints/
+        files[f"edge/constraints/{Path(constraints).name}"] = assets.read(constraints)
     if wheel is not None:
         files[f"edge/{wheel.name}"] = wheel.read_bytes()
     user_data = render.user_data(inputs)
