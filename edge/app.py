@@ -35,7 +35,7 @@ from edge.inference.analyzer import FaceAnalyzer
 from edge.privacy.dp import LaplaceMechanism
 from edge.privacy.filter import PrivacyFilter
 from edge.publish.control import analysis_state_message
-from edge.publish.homeassistant import HomeAssistantDiscovery
+from edge.publish.homeassistant import DiscoveryMemory, HomeAssistantDiscovery
 from edge.publish.message import ModelIds
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
@@ -318,7 +318,12 @@ class Service:
         if self._demo is not None and not self._demo.mqtt:
             return None, None
         publisher = MqttPublisher(
-            config.mqtt, topics, outbox, window_s=config.aggregation.window_s, env=self._env
+            config.mqtt,
+            topics,
+            outbox,
+            window_s=config.aggregation.window_s,
+            env=self._env,
+            durable=self._demo is None,
         )
         switch = None
         if self._demo is None:
@@ -328,13 +333,13 @@ class Service:
             )
             publisher.publish_live(analysis_state_message(topics, switch.enabled))
             publisher.subscribe(topics.analysis_set, switch.handle)
-            if config.homeassistant.enabled:
-                HomeAssistantDiscovery(
-                    publisher,
-                    topics,
-                    discovery_prefix=config.homeassistant.discovery_prefix,
-                    device_name=config.device.name,
-                ).start()
+            HomeAssistantDiscovery(
+                publisher,
+                topics,
+                discovery_prefix=config.homeassistant.discovery_prefix,
+                device_name=config.device.name,
+                memory=DiscoveryMemory(state / "homeassistant-announced"),
+            ).start(enabled=config.homeassistant.enabled)
         stack.enter_context(publisher)
         return publisher, switch
 
@@ -356,4 +361,3 @@ class Service:
             reconnects=lambda: publisher.stats().reconnects,
             analysis=lambda: switch.enabled,
         )
-
