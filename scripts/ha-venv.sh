@@ -16,6 +16,7 @@ PY="${EDGE_HA_PYTHON:-$HOME/.pyenv/versions/3.13.0/bin/python3}"
 PINS=(
   "homeassistant==2025.4.4"
   "paho-mqtt==2.1.0"
+  "home-assistant-frontend==20250411.0"
 )
 STAMP="$VENV/.edge-ha-pins"
 WANT="$(printf '%s\n' "${PINS[@]}")"
