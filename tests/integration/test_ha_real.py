@@ -156,8 +156,9 @@ def _entities(ha: HomeAssistant) -> dict[str, str]:
 def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
                              tmp_path: Path) -> None:
     """HA creates one device with all 13 entities, each with a valid state; the switch pauses
-    our analysis (window sensors unavailable) and resumes it; a birth re-announces discovery;
-    SIGTERM and SIGKILL both make every entity unavailable; the camera template renders."""
+    our analysis (window sensors unavailable) and resumes it; 20 births give one
+    re-announcement; SIGTERM and SIGKILL both make every entity unavailable; turning discovery
+    off removes the device; HA renders the camera availability template as intended."""
     ha = home_assistant
     config = clip_config(tmp_path, broker.host, broker.port, DEVICE,
                          extra="telemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n")
@@ -209,6 +210,18 @@ def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
             again.communicate(timeout=10)
         wait_until("all unavailable after SIGKILL (last will)", lambda: all(
             ha.state(e) == "unavailable" for e in entities.values()), 30)
+
+    off = config.read_text().replace("homeassistant:\n  enabled: true\n",
+                                     "homeassistant:\n  enabled: false\n")
+    config.write_text(off)
+    third = start_edge(config)
+    try:
+        wait_until("device removed from HA after discovery was turned off",
+                   lambda: _entities(ha) == {}, 60)
+    finally:
+        rc, _took, err = stop_edge(third)
+    assert rc == 0, err
+    assert "removing the discovery on " + DISCOVERY in err, err
 
     lost = {"camera": {"state": "lost", "since": "2026-01-01T00:00:00.000Z",
                        "reopen_attempts": 3}}

@@ -135,3 +135,17 @@ def test_qos2_is_refused_with_the_reason(tmp_path: Path) -> None:
     with pytest.raises(MqttSetupError, match="qos: 1") as info:
         MqttPublisher(MqttConfig(qos=2), Topics("edge", "d"), box, window_s=1.0)
     assert str(info.value) == QOS2_REFUSED
+
+
+def test_full_disk_at_start_with_an_existing_outbox_keeps_it(disk: Path) -> None:
+    """An existing outbox on a full disk: the message says the disk is full and that the
+    outbox is left untouched (its windows are sent later), never 'move it aside'."""
+    box = Outbox(disk / "outbox.db", OutboxConfig())
+    box.append(_msg(box.next()), T0)
+    box.close()
+    fill(disk)
+    with pytest.raises(OutboxError) as info:
+        Outbox(disk / "outbox.db", OutboxConfig())
+    text = str(info.value)
+    assert "is full" in text and "left untouched" in text, text
+    assert "move it aside" not in text
