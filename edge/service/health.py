@@ -85,4 +85,6 @@ class StatusLine:
         fps = (snap.frames_processed - self._f0) / max(now - self._t0, 1e-3)
         self._t0, self._f0 = now, snap.frames_processed
         mqtt = "connected" if self._delivery.connected else "disconnected"
-        return f"fps={fps:.1f} windows={snap.windows} mqtt={mqtt} unacked={self._delivery.unacked}"
+        return (
+            f"fps={fps:.1f} windows={snap.windows} mqtt={mqtt} unacked={self._delivery.unacked}"
+        )
