@@ -36,7 +36,7 @@ from edge.inference.analyzer import FaceAnalyzer
 from edge.privacy.dp import LaplaceMechanism
 from edge.privacy.filter import PrivacyFilter
 from edge.publish.control import analysis_state_message
-from edge.publish.homeassistant import HomeAssistantDiscovery
+from edge.publish.homeassistant import DiscoveryMemory, HomeAssistantDiscovery
 from edge.publish.message import ModelIds
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
@@ -305,7 +305,7 @@ class Service:
             stack.enter_context(exclusive_state_dir(state))
             outbox = open_outbox(config, state, stack)
             transports: list[Transport] = [demo.echo] if demo is not None else []
-            publisher, switch = self._start_mqtt(stack, state, outbox)
+            publisher, switch = self._start_mqtt(stack, state, outbox, workers)
             if publisher is not None:
                 transports.append(publisher)
             notifier.status("starting: loading the models")
@@ -367,14 +367,20 @@ class Service:
                 return
 
     def _start_mqtt(
-        self, stack: ExitStack, state: Path, outbox: Outbox
+        self, stack: ExitStack, state: Path, outbox: Outbox, workers: Heartbeats
     ) -> tuple[MqttPublisher | None, AnalysisSwitch | None]:
         """The MQTT client, and (for ``edge run``) the remote pause and HA discovery."""
         config, topics = self._config, self._topics
         if self._demo is not None and not self._demo.mqtt:
             return None, None
         publisher = MqttPublisher(
-            config.mqtt, topics, outbox, window_s=config.aggregation.window_s, env=self._env
+            config.mqtt,
+            topics,
+            outbox,
+            window_s=config.aggregation.window_s,
+            env=self._env,
+            durable=self._demo is None,
+            liveness=workers.new("mqtt"),
         )
         switch = None
         if self._demo is None:
@@ -384,13 +390,13 @@ class Service:
             )
             publisher.publish_live(analysis_state_message(topics, switch.enabled))
             publisher.subscribe(topics.analysis_set, switch.handle)
-            if config.homeassistant.enabled:
-                HomeAssistantDiscovery(
-                    publisher,
-                    topics,
-                    discovery_prefix=config.homeassistant.discovery_prefix,
-                    device_name=config.device.name,
-                ).start()
+            HomeAssistantDiscovery(
+                publisher,
+                topics,
+                discovery_prefix=config.homeassistant.discovery_prefix,
+                device_name=config.device.name,
+                memory=DiscoveryMemory(state / "homeassistant-announced"),
+            ).start(enabled=config.homeassistant.enabled)
         stack.enter_context(publisher)
         return publisher, switch
 
@@ -412,4 +418,3 @@ class Service:
             reconnects=lambda: publisher.stats().reconnects,
             analysis=lambda: switch.enabled,
         )
-

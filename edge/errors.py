@@ -9,7 +9,7 @@ def describe_failure(exc: BaseException) -> str | None:
     from edge.inference.models import ModelError
     from edge.inference.runtime import RuntimeUnavailableError
     from edge.publish.connect import MqttSetupError
-    from edge.publish.outbox import OutboxError
+    from edge.publish.outbox_records import OutboxError
     from edge.service.health import WorkerFailedError
     from edge.service.state import StateDirError
 

@@ -17,7 +17,7 @@ from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.loader import LoadedConfig
 from edge.config.source import parse_source
 from edge.inference.models import ModelError, bundled_models_dir, get_spec, load_model
-from edge.publish.connect import MqttSetupError, load_credentials, tls_context
+from edge.publish.connect import QOS2_REFUSED, MqttSetupError, load_credentials, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ def _mqtt(
     mqtt = loaded.config.mqtt
     issues: list[ConfigIssue] = []
     warnings: list[str] = []
+    if mqtt.qos == 2:
+        issues.append(_issue(loaded, "mqtt.qos", QOS2_REFUSED, "write qos: 1"))
     try:
         credentials = load_credentials(mqtt, env)
     except MqttSetupError as exc:

@@ -7,6 +7,7 @@ The password is read into memory only: it never appears in a log line or an erro
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import socket
@@ -30,8 +31,25 @@ MAX_INFLIGHT = 20
 MAX_QUEUED_MESSAGES = 100
 
 
+QOS2_REFUSED = (
+    "mqtt.qos: 2 is not supported: exactly-once would need the packet ids of windows in flight "
+    "to survive a restart, which the MQTT client cannot restore, so it would quietly be "
+    "at-least-once. Use qos: 1 (at-least-once; de-duplicate by seq, which is unique per window)"
+)
+
+
 class MqttSetupError(RuntimeError):
     """A file the MQTT settings name is missing or unreadable; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """Connection counters of :class:`edge.publish.mqtt.MqttPublisher`."""
+
+    connected: bool
+    reconnects: int
+    attempts: int
+    outbox_depth: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +199,15 @@ def describe_connect_error(exc: BaseException, config: MqttConfig) -> str:
     return f"cannot connect to {where} ({type(exc).__name__}: {exc})"
 
 
+def describe_no_connack(config: MqttConfig) -> str:
+    """A peer that accepted TCP but never answered CONNECT (a black hole, not a broker)."""
+    return (
+        f"{config.host}:{config.port} accepted TCP but sent no CONNACK within "
+        f"{config.connect_timeout_s:g} s; check that mqtt.host/port name an MQTT broker (not "
+        "another service, a proxy or a firewall that swallows packets)"
+    )
+
+
 def describe_refusal(reason: Any) -> str:
     """The broker's CONNACK refusal, with the setting to check."""
     text = str(reason)
@@ -197,3 +224,11 @@ def describe_refusal(reason: Any) -> str:
 
 def environment() -> Mapping[str, str]:
     return os.environ
+
+
+def wait_published(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:
+    """Wait at most ``timeout_s`` for one message to be sent (and acknowledged at QoS >= 1)."""
+    try:
+        info.wait_for_publish(timeout=timeout_s)
+    except (RuntimeError, ValueError) as exc:
+        logging.getLogger("edge.publish.mqtt").warning("MQTT message not confirmed: %s", exc)

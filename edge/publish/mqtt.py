@@ -10,6 +10,9 @@
   change of state (connected, unreachable, refused, TLS error, disconnected) is logged once
   with the setting to check; the retained status topic says ``online`` after every connect
   and the broker publishes the ``offline`` last will when the connection drops.
+- QoS 0 windows leave the outbox only once paho took them; QoS 2 is refused (QOS2_REFUSED).
+- No CONNACK within ``connect_timeout_s`` counts as unreachable; ``close()`` never waits for
+  a hanging connect (``CLOSE_JOIN_S``), so shutdown stays within its bound.
 - paho callbacks only record events; the network thread handles them between ``loop()``
   calls, so no lock is ever taken inside paho's callbacks (no lock-order inversion).
 """
@@ -19,45 +22,44 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from edge.config import MqttConfig
+from edge.publish.callbacks import Callbacks, Handler
 from edge.publish.connect import (
     MAX_INFLIGHT,
+    QOS2_REFUSED,
     Backoff,
+    MqttSetupError,
+    PublisherStats,
     build_client,
     describe_connect_error,
+    describe_no_connack,
     describe_refusal,
     tls_context,
+    wait_published,
 )
 from edge.publish.message import OutboundMessage
-from edge.publish.outbox import Outbox, is_historical
+from edge.publish.outbox import Outbox
+from edge.publish.outbox_records import Appended, is_historical
 from edge.publish.topics import STATUS_OFFLINE, STATUS_ONLINE, Topics
 from edge.publish.window import as_historical, state_message
+from edge.types import Liveness, NoLiveness
 
 log = logging.getLogger(__name__)
 
 #: Longest a ``loop()`` call blocks; bounds timer resolution and stop latency.
 LOOP_S = 0.1
-
-Handler = Callable[[bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class PublisherStats:
-    connected: bool
-    reconnects: int
-    attempts: int
-    outbox_depth: int
+#: Longest :meth:`MqttPublisher.close` waits for the network thread (a connect or TLS
+#: handshake to a black-hole host may hang for ``connect_timeout_s``: it is not waited for).
+CLOSE_JOIN_S = 1.0
 
 
 class MqttPublisher:
@@ -74,9 +76,15 @@ class MqttPublisher:
         env: Mapping[str, str] | None = None,
         wall: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
+        durable: bool = True,
+        liveness: Liveness | None = None,
     ) -> None:
         import os
 
+        self._liveness: Liveness = liveness or NoLiveness()
+        if config.qos == 2:
+            raise MqttSetupError(QOS2_REFUSED)
+        self._durable = durable  # False in `edge demo`, whose outbox is a temporary folder
         self._config = config
         self._topics = topics
         self._outbox = outbox
@@ -92,10 +100,13 @@ class MqttPublisher:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._events: deque[tuple[Any, ...]] = deque()
-        self._handlers: dict[str, Handler] = {}
+        self._callbacks = Callbacks()
         self._retained: dict[str, OutboundMessage] = {}
-        self._timers: list[tuple[float, Callable[[], None]]] = []
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
+        self._confirm: dict[str, Callable[[], None]] = {}  # retained topic -> on its PUBACK
+        self._notify: dict[int, str] = {}  # paho mid -> retained topic awaiting confirmation
+        self._state_seq = 0  # seq of the window last copied to the retained state topic
+        self._connect_t = 0.0
         self._sent_upto = 0
         self._connected = threading.Event()
         self._link_up = False
@@ -104,7 +115,6 @@ class MqttPublisher:
         self._state = ("new", "")
         self._connects = 0
         self._attempts = 0
-        self._write_errors = 0
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -133,6 +143,10 @@ class MqttPublisher:
         """Windows not yet acknowledged by the broker (the outbox depth)."""
         return self._outbox.depth
 
+    @property
+    def address(self) -> str:
+        return f"{self._config.host}:{self._config.port}"
+
     def stats(self) -> PublisherStats:
         return PublisherStats(
             self.connected, max(0, self._connects - 1), self._attempts, self._outbox.depth
@@ -147,19 +161,28 @@ class MqttPublisher:
                 self._changed.wait_for(lambda: self._outbox.depth == 0 or not self.connected, half)
             with self._lock:
                 info = self._client.publish(self._topics.status, STATUS_OFFLINE, qos=1, retain=True)
-            _wait(info, half)
+            wait_published(info, half)
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=max(1.0, self._config.connect_timeout_s))
+            self._thread.join(timeout=CLOSE_JOIN_S)  # a hanging connect is not waited for
         with self._lock:
-            self._client.disconnect()
+            with contextlib.suppress(Exception):
+                self._client.disconnect()
             self._connected.clear()
-        if self._outbox.depth:
+        waiting = self._outbox.stored
+        if waiting and self._durable:
             log.warning(
                 "MQTT: %d window(s) not delivered yet; they stay in the outbox %s and are sent "
                 "after the next start",
-                self._outbox.depth,
+                waiting,
                 self._outbox.path,
+            )
+        elif waiting:
+            log.warning(
+                "MQTT: %d window(s) not delivered to %s before the end; the demo's outbox is a "
+                "temporary folder, so they are discarded",
+                waiting,
+                self.address,
             )
 
     # -- producers (main thread) -----------------------------------------------------------
@@ -169,18 +192,19 @@ class MqttPublisher:
         if message.seq is None:
             self.publish_live(message)
             return
-        try:
-            dropped = self._outbox.append(message, self._wall())
-        except sqlite3.Error as exc:
-            self._write_errors += 1
-            log.error("outbox write failed, window seq=%s lost: %s", message.seq, exc)
-            with contextlib.suppress(sqlite3.Error):
-                self._outbox.count_drop("write_error")
-            return
-        if dropped:
-            log.warning("outbox full: dropped the oldest undelivered windows %s", dropped)
-        self.publish_live(state_message(message, self._topics))
+        self._committed(self._outbox.append(message, self._wall()))
         self._pump()
+
+    def _committed(self, result: Appended) -> None:
+        """After windows reached the disk: log bound drops, refresh the retained state copy
+        (never from a window only in memory: it is published once committed)."""
+        if result.dropped:
+            log.warning("outbox full: dropped the oldest undelivered windows %s", result.dropped)
+        if result.committed:
+            newest = result.committed[-1]
+            if newest.seq is not None and newest.seq > self._state_seq:
+                self._state_seq = newest.seq
+                self.publish_live(state_message(newest, self._topics))
 
     def publish_live(self, message: OutboundMessage) -> None:
         """Publish now if connected. Retained messages are also remembered and published again
@@ -189,25 +213,50 @@ class MqttPublisher:
             if message.retain:
                 self._retained[message.topic] = message
             if self.connected:
-                self._client.publish(
-                    message.topic, message.payload, qos=message.qos, retain=message.retain
-                )
+                self._publish(message)
+
+    def publish_confirmed(self, message: OutboundMessage, on_acked: Callable[[], None]) -> None:
+        """A retained QoS >= 1 message, published now and after every reconnect until the
+        broker acknowledged it once; then ``on_acked()`` runs (network thread)."""
+        with self._lock:
+            self._confirm[message.topic] = on_acked
+        self.publish_live(message)
+
+    def _publish(self, message: OutboundMessage) -> None:
+        info = self._client.publish(
+            message.topic, message.payload, qos=message.qos, retain=message.retain
+        )
+        if message.topic in self._confirm:
+            self._notify[info.mid] = message.topic
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call ``handler(payload)`` (network thread) for each message on ``topic``."""
         with self._lock:
-            self._handlers[topic] = handler
+            self._callbacks.handlers[topic] = handler
             if self.connected:
                 self._client.subscribe(topic, qos=1)
 
     def call_later(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the network thread after ``delay_s`` seconds."""
-        with self._lock:
-            self._timers.append((time.monotonic() + delay_s, fn))
+        self._callbacks.call_later(delay_s, fn)
 
     # -- network thread ----------------------------------------------------------------------
     def _run(self) -> None:
+        """The network thread: an unexpected exception ends it, logged with its traceback
+        and reported to the service's health, which stops the service (exit 1)."""
+        try:
+            self._network_loop()
+        except Exception as exc:
+            log.exception("MQTT network thread died")
+            self._liveness.failed(exc)
+        else:
+            self._liveness.done()
+
+    def _network_loop(self) -> None:
+        # the longest one pass may block: a backoff wait, or a connect attempt
+        promise_s = self._config.reconnect_max_s + self._config.connect_timeout_s + 1.0
         while not self._stop.is_set():
+            self._liveness.beat(promise_s)
             if not self._link_up:
                 self._connect_once()
                 continue
@@ -215,15 +264,24 @@ class MqttPublisher:
             self._service()
             if rc != mqtt.MQTT_ERR_SUCCESS and self._link_up:
                 self._link_lost(f"connection lost ({mqtt.error_string(rc)})")
+            elif self._link_up and not self.connected and self._connack_overdue():
+                detail = describe_no_connack(self._config)
+                self._set_state("unreachable", detail, logging.WARNING)
+                self._link_lost(detail)
+
+    def _connack_overdue(self) -> bool:
+        return time.monotonic() - self._connect_t > self._config.connect_timeout_s
 
     def _connect_once(self) -> None:
         with self._lock:
             self._client = self._new_client()
             self._attach(self._client)
             self._inflight.clear()
+            self._notify.clear()
             self._sent_upto = 0
         cfg = self._config
         self._attempts += 1
+        self._connect_t = time.monotonic()
         try:
             self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         except (OSError, ValueError) as exc:
@@ -261,17 +319,26 @@ class MqttPublisher:
             elif event[0] == "connack":
                 self._on_connack(event[1])
             elif event[0] == "msg":
-                self._dispatch(event[1], event[2])
+                self._callbacks.dispatch(event[1], event[2])
         if acked:
             self._outbox.ack(acked)
             with self._changed:
                 self._changed.notify_all()
-        self._run_timers()
+        self._committed(self._outbox.retry(self._wall()))  # windows the disk refused before
+        self._callbacks.run_due()
         self._pump()
 
     def _on_ack(self, mid: int, reason: Any) -> list[int]:
         with self._lock:
             seq = self._inflight.pop(mid, None)
+            topic = self._notify.pop(mid, "")
+            ok = not getattr(reason, "is_failure", False)
+            confirmed = self._confirm.pop(topic, None) if topic and ok else None
+            kept = self._retained.get(topic)
+            if confirmed is not None and kept is not None and not kept.payload:
+                self._retained.pop(topic)  # a cleared retained topic: once is enough
+        if confirmed is not None:
+            confirmed()
         if seq is None:
             return []
         if getattr(reason, "is_failure", False):
@@ -287,36 +354,14 @@ class MqttPublisher:
             return
         with self._lock:
             self._client.publish(self._topics.status, STATUS_ONLINE, qos=1, retain=True)
-            for topic in self._handlers:
+            for topic in self._callbacks.handlers:
                 self._client.subscribe(topic, qos=1)
             for message in self._retained.values():
-                self._client.publish(
-                    message.topic, message.payload, qos=message.qos, retain=message.retain
-                )
+                self._publish(message)
             self._connected.set()
             self._connects += 1
         self._backoff.reset()
         self._set_state("connected", f"{self._outbox.depth} window(s) waiting in the outbox")
-
-    def _dispatch(self, topic: str, payload: bytes) -> None:
-        handler = self._handlers.get(topic)
-        if handler is None:
-            return
-        try:
-            handler(payload)
-        except Exception:  # a bad command must never stop the network thread
-            log.exception("handler for %s failed", topic)
-
-    def _run_timers(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            due = [fn for t, fn in self._timers if t <= now]
-            self._timers = [(t, fn) for t, fn in self._timers if t > now]
-        for fn in due:
-            try:
-                fn()
-            except Exception:
-                log.exception("timer callback failed")
 
     def _pump(self) -> None:
         """Hand the oldest undelivered windows to paho, at most ``MAX_INFLIGHT`` at a time."""
@@ -333,9 +378,11 @@ class MqttPublisher:
                 info = self._client.publish(row.topic, payload, qos=row.qos)
                 if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
                     break
+                if row.qos == 0 and info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break  # not taken (e.g. no connection): it stays, sent after a reconnect
                 self._sent_upto = row.seq
                 if row.qos == 0:
-                    self._outbox.ack([row.seq])  # QoS 0: no acknowledgement will come
+                    self._outbox.ack([row.seq])  # accepted; no acknowledgement will come
                 else:
                     self._inflight[info.mid] = row.seq
 
@@ -344,10 +391,3 @@ class MqttPublisher:
             self._state = (state, detail)
             cfg = self._config
             log.log(level, "MQTT %s (%s:%s): %s", state, cfg.host, cfg.port, detail)
-
-
-def _wait(info: mqtt.MQTTMessageInfo, timeout_s: float) -> None:
-    try:
-        info.wait_for_publish(timeout=timeout_s)
-    except (RuntimeError, ValueError) as exc:
-        log.warning("MQTT message not confirmed: %s", exc)

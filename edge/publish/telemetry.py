@@ -102,6 +102,8 @@ def telemetry_payload(
 def telemetry_message(
     sample: TelemetrySample, *, topics: Topics, models: ModelIds
 ) -> OutboundMessage:
-    """Not retained, QoS 0: a live reading, skipped while disconnected."""
+    """QoS 0, retained: a live reading, skipped while disconnected; the broker keeps the latest
+    so Home Assistant's diagnostic sensors and the camera availability have a value right
+    after Home Assistant restarts (its ``time`` says how old it is)."""
     document = telemetry_payload(sample, device_id=topics.device_id, models=models)
-    return OutboundMessage(topics.telemetry, encode(document), 0)
+    return OutboundMessage(topics.telemetry, encode(document), 0, retain=True)

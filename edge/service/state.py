@@ -63,8 +63,18 @@ def exclusive_state_dir(path: Path) -> Iterator[Path]:
                 f"state directory {path} is in use by another edge process (pid {owner}); stop "
                 "it first, or give this one its own state_dir (or STATE_DIRECTORY)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            import shutil
+
+            free = shutil.disk_usage(path).free
+            raise StateDirError(
+                f"state directory {path} cannot be written ({exc.strerror}; {free} bytes free): "
+                "free space on that file system, or point state_dir (or STATE_DIRECTORY) at a "
+                "folder with room, then start again; nothing in it was changed"
+            ) from None
         yield path
     finally:
         os.close(fd)  # closing the descriptor releases the flock

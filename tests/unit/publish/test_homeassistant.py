@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from edge.publish.homeassistant import (
+    CAMERA_AVAILABLE,
     HA_REPUBLISH_DELAY_S,
+    WINDOW_SENSORS,
+    DiscoveryMemory,
     HomeAssistantDiscovery,
     ha_discovery_message,
 )
@@ -28,7 +32,8 @@ DEVICE_KEYS = {"identifiers", "connections", "name", "manufacturer", "model", "m
                "configuration_url"}
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
 COMMON = {"platform", "unique_id", "name", "icon", "entity_category", "object_id",
-          "enabled_by_default", "availability", "qos", "json_attributes_topic"}
+          "enabled_by_default", "availability", "availability_mode", "qos",
+          "json_attributes_topic"}
 SENSOR_KEYS = COMMON | {"state_topic", "value_template", "unit_of_measurement",
                         "state_class", "device_class", "options", "expire_after",
                         "force_update", "suggested_display_precision"}
@@ -106,6 +111,7 @@ def test_components_field_by_field() -> None:
         assert comp.get("state_class", "measurement") in STATE_CLASSES
         assert comp.get("entity_category", "config") in ENTITY_CATEGORIES
         assert comp["state_topic"] in {TOPICS.state, TOPICS.telemetry, TOPICS.analysis_state}
+        assert comp["qos"] == 1, key  # HA ignores a root-level qos
     assert components["dominant"]["device_class"] == "enum"
     assert components["dominant"]["options"] == list(EXPRESSIONS)
     assert components["happy"]["unit_of_measurement"] == "%"
@@ -133,34 +139,89 @@ def test_state_templates_respect_k_anonymity() -> None:
     assert _render(components["outbox"]["value_template"], tele) == 3
 
 
+def test_window_sensors_need_online_analysis_on_and_camera_ok() -> None:
+    """Window sensors are available only when all three hold (availability_mode all): status
+    online, analysis/state ON, telemetry camera.state ok; diagnostic sensors and the switch
+    follow the status topic alone."""
+    _topic, doc, _retain = _discovery()
+    for key, comp in doc["components"].items():
+        if key in WINDOW_SENSORS:
+            assert comp["availability_mode"] == "all"
+            assert [a["topic"] for a in comp["availability"]] == [
+                TOPICS.status, TOPICS.analysis_state, TOPICS.telemetry]
+            assert comp["availability"][1]["payload_not_available"] == "OFF"
+            assert comp["availability"][2]["value_template"] == CAMERA_AVAILABLE
+        else:
+            assert "availability" not in comp, key  # the root availability (status) applies
+    assert "camera.state == 'ok'" in CAMERA_AVAILABLE  # rendered by HA in test_ha_real
+
+
 class _FakePublisher:
     def __init__(self) -> None:
         self.live: list[Any] = []
+        self.confirmed: list[tuple[Any, Any]] = []
         self.subs: dict[str, Any] = {}
-        self.later: list[float] = []
+        self.later: list[tuple[float, Any]] = []
 
     def publish_live(self, message: Any) -> None:
         self.live.append(message)
+
+    def publish_confirmed(self, message: Any, on_acked: Any) -> None:
+        self.confirmed.append((message, on_acked))
 
     def subscribe(self, topic: str, handler: Any) -> None:
         self.subs[topic] = handler
 
     def call_later(self, delay_s: float, fn: Any) -> None:
-        self.later.append(delay_s)
-        fn()
+        self.later.append((delay_s, fn))
 
 
-def test_birth_message_republishes_after_random_delay() -> None:
-    """`online` on homeassistant/status re-publishes discovery after a delay in the
-    documented range; other payloads do nothing."""
+def _ha(pub: _FakePublisher, memory: DiscoveryMemory, topics: Topics = TOPICS) -> Any:
+    return HomeAssistantDiscovery(pub, topics, discovery_prefix="homeassistant",  # type: ignore[arg-type]
+                                  device_name=None, memory=memory, rand=lambda: 0.5)
+
+
+def test_births_are_debounced_into_one_reannouncement(tmp_path: Path) -> None:
+    """50 `online` births before the delay ends give one re-announcement, after a delay in
+    the documented range; other payloads do nothing; a birth after it schedules a new one."""
     pub = _FakePublisher()
-    ha = HomeAssistantDiscovery(pub, TOPICS, discovery_prefix="homeassistant",  # type: ignore[arg-type]
-                                device_name=None, rand=lambda: 0.5)
-    ha.start()
+    _ha(pub, DiscoveryMemory(tmp_path / "announced")).start(enabled=True)
     assert len(pub.live) == 1 and "homeassistant/status" in pub.subs
-    pub.subs["homeassistant/status"](b"offline")
-    assert len(pub.live) == 1
-    pub.subs["homeassistant/status"](b"online")
-    assert len(pub.live) == 2
+    birth = pub.subs["homeassistant/status"]
+    birth(b"offline")
+    assert pub.later == []
+    for _ in range(50):
+        birth(b"online")
+    assert len(pub.later) == 1
     low, high = HA_REPUBLISH_DELAY_S
-    assert low <= pub.later[0] <= high
+    assert low <= pub.later[0][0] <= high
+    pub.later[0][1]()
+    assert len(pub.live) == 2 and pub.live[1].topic == "homeassistant/device/lobby-pi/config"
+    birth(b"online")
+    assert len(pub.later) == 2
+
+
+def test_stale_discovery_is_removed_once_acknowledged(tmp_path: Path) -> None:
+    """The announced topic is remembered in the state dir; a start with another device id
+    clears the old one with an empty retained payload and forgets it only on the broker's
+    acknowledgement; turning discovery off clears the current one and announces nothing."""
+    memory = DiscoveryMemory(tmp_path / "announced")
+    _ha(_FakePublisher(), memory).start(enabled=True)
+    assert memory.read() == ["homeassistant/device/lobby-pi/config"]
+
+    pub = _FakePublisher()
+    _ha(pub, memory, Topics("edge", "hall-pi")).start(enabled=True)
+    (clear, acked), = pub.confirmed
+    assert (clear.topic, clear.payload, clear.retain) == (
+        "homeassistant/device/lobby-pi/config", b"", True)
+    assert memory.read() == ["homeassistant/device/lobby-pi/config",
+                             "homeassistant/device/hall-pi/config"]
+    acked()
+    assert memory.read() == ["homeassistant/device/hall-pi/config"]
+
+    off = _FakePublisher()
+    _ha(off, memory, Topics("edge", "hall-pi")).start(enabled=False)
+    assert off.live == [] and off.subs == {}
+    assert [m.topic for m, _ in off.confirmed] == ["homeassistant/device/hall-pi/config"]
+    off.confirmed[0][1]()
+    assert memory.read() == []

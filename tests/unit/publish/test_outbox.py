@@ -9,7 +9,8 @@ import pytest
 
 from edge.config.mqtt import OutboxConfig
 from edge.publish.message import OutboundMessage
-from edge.publish.outbox import Outbox, OutboxError, bytes_to_drop, is_historical
+from edge.publish.outbox import Outbox
+from edge.publish.outbox_records import OutboxError, bytes_to_drop, is_historical
 from edge.publish.window import as_historical
 
 T0 = 1_800_000_000.0
