@@ -307,8 +307,11 @@ def init_from_tflite(model: keras.Model, path: Path, x_calib: np.ndarray) -> Non
         base = conv.name[: -len("_conv")]
         w = deq(find(lambda n, d, b=base: n.endswith(f"{b}_conv_1/convolution")))
         bias = deq(
-            find(lambda n, d, b=base: n.startswith(f"edge_fer_cnn_1/{b}_relu_1/Relu;")
-                 and len(d["shape"]) == 1)  # fmt: skip
+            find(
+                lambda n, d, b=base: (
+                    n.startswith(f"edge_fer_cnn_1/{b}_relu_1/Relu;") and len(d["shape"]) == 1
+                )
+            )
         )
         conv.set_weights([w.transpose(1, 2, 3, 0)])  # OHWI -> HWIO
         bn = model.get_layer(f"{base}_bn")
@@ -457,20 +460,14 @@ def make_dataset(
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
-    set_seed(a.seed, a.threads)
-    channels = tuple(int(v) for v in a.channels.split(","))
-    depths = tuple(int(v) for v in a.depths.split(","))
-    if a.resume is not None:
-        model = keras.models.load_model(a.resume, compile=False)
-    else:
-        model = build_model(channels, depths, a.dropout)
-    if a.summary:
-        model.summary()
-        return 0
-    a.out.mkdir(parents=True, exist_ok=True)
+def load_data(a: argparse.Namespace) -> tuple[Any, ...]:
+    """Training and validation arrays for ``--targets``.
 
+    Returns (x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped): with ``labels`` the soft
+    targets t_* and ``select`` are None; with ``votes`` y_tr is the vote plurality (used for the
+    class weights only), y_val the FER+ majority (-1 = none), t_* the vote distributions and
+    ``select`` the (x, majority) of ``--select-data`` images that have a majority.
+    """
     votes = a.targets == "votes"
     if a.data is None:
         a.data = (DEFAULT_FERPLUS_DIR if votes else DEFAULT_DATA_DIR) / "train.npz"
@@ -496,7 +493,26 @@ def main(argv: list[str] | None = None) -> int:
     x_val, y_val = preprocess(images[val_idx]), labels[val_idx]
     if votes:
         t_tr, t_val = targets[tr_idx], targets[val_idx]
-        y_tr = t_tr.argmax(axis=1)  # class of the vote plurality, for the class weights only
+        y_tr = t_tr.argmax(axis=1)
+    return x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    set_seed(a.seed, a.threads)
+    channels = tuple(int(v) for v in a.channels.split(","))
+    depths = tuple(int(v) for v in a.depths.split(","))
+    if a.resume is not None:
+        model = keras.models.load_model(a.resume, compile=False)
+    else:
+        model = build_model(channels, depths, a.dropout)
+    if a.summary:
+        model.summary()
+        return 0
+    a.out.mkdir(parents=True, exist_ok=True)
+
+    votes = a.targets == "votes"
+    x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped = load_data(a)
     cw = class_weights(y_tr, a.class_weight_power)
     print(
         f"train {len(y_tr)} val {len(y_val)} dropped {dropped} "
