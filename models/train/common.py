@@ -118,3 +118,102 @@ def ece(probs: npt.NDArray[np.float64], y_true: npt.NDArray[np.int64], bins: int
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON with a trailing newline."""
     path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------------- FER+ (issue 14)
+
+DEFAULT_FERPLUS_DIR = REPO_ROOT.parent / "shared" / "data" / "ferplus"
+VOTE_NAMES: tuple[str, ...] = (
+    "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt",
+    "unknown", "NF",
+)  # fmt: skip
+# column of ``votes`` for each of our LABELS (angry, disgust, fear, happy, sad, surprise, neutral)
+VOTE_COLUMNS: tuple[int, ...] = (4, 5, 6, 1, 3, 2, 0)
+CONTEMPT, UNKNOWN, NOT_FACE = 7, 8, 9
+
+
+def load_ferplus(path: Path) -> dict[str, npt.NDArray[Any]]:
+    """Load a FER+ ``.npz``: images (N,48,48) uint8, votes (N,10) int64 in VOTE_NAMES order,
+    majority (N,) int64 (index into LABELS or -1) and fer2013_label (N,) int64."""
+    with np.load(path, allow_pickle=False) as data:
+        if tuple(str(n) for n in data["label_names"]) != LABELS:
+            raise ValueError(f"{path}: unexpected label order")
+        if tuple(str(n) for n in data["vote_names"]) != VOTE_NAMES:
+            raise ValueError(f"{path}: unexpected vote order")
+        return {
+            "images": np.asarray(data["images"], dtype=np.uint8),
+            "votes": np.asarray(data["votes"], dtype=np.int64),
+            "majority": np.asarray(data["majority"], dtype=np.int64),
+            "fer2013_label": np.asarray(data["fer2013_label"], dtype=np.int64),
+        }
+
+
+def vote_targets(
+    votes: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """FER+ votes (N,10) -> (targets (N,7) in LABELS order, keep mask).
+
+    The contempt, unknown and not-a-face columns are dropped and the 7 remaining vote counts are
+    renormalised to sum to 1. An image is dropped (keep = False) when none of its votes is for
+    one of our 7 labels, or when more than half of all its votes are unknown or not-a-face.
+    Contempt-majority faces are kept with their remaining votes (contempt is an expression we do
+    not model, not a bad crop).
+    """
+    v7 = votes[:, list(VOTE_COLUMNS)].astype(np.float64)
+    n7 = v7.sum(axis=1)
+    bad = votes[:, UNKNOWN] + votes[:, NOT_FACE]
+    keep = (n7 > 0) & (bad * 2 <= votes.sum(axis=1))
+    targets = np.divide(v7, n7[:, None], out=np.zeros_like(v7), where=n7[:, None] > 0)
+    return targets.astype(np.float32), keep
+
+
+def ferplus_holdout(
+    images: npt.NDArray[np.uint8], fer2013_train: Path, val_frac: float, split_seed: int
+) -> npt.NDArray[np.bool_]:
+    """Validation mask over FER+ train images: the images whose FER2013 twin is in the
+    FER2013 validation split ``stratified_split(fer2013 labels, val_frac, split_seed)``.
+
+    FER+ pixels are lossless, FER2013's Kaggle copies are JPEGs, so images are matched by the
+    nearest neighbour of their 12x12 mean-pooled, centred, normalised pixels (cosine >= 0.9998,
+    mean absolute pixel difference <= 1.6 for every image here). With the edge_fer_cnn split
+    (0.1, seed 1234) this holds out exactly the faces that the warm-start weights
+    (``edge_fer_cnn_int8``) never trained on, so the split stays clean for early stopping and
+    temperature fitting. The split is stratified by the FER2013 label, not the FER+ majority.
+    """
+    ref, ref_labels = load_npz(fer2013_train)
+    _, val_idx = stratified_split(ref_labels, val_frac, split_seed)
+
+    def feat(im: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        n = len(im)
+        x = im.astype(np.float32).reshape(n, 12, 4, 12, 4).mean(axis=(2, 4)).reshape(n, -1)
+        x -= x.mean(axis=1, keepdims=True)
+        return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)
+
+    a, b = feat(images), feat(ref)
+    match = np.empty(len(a), dtype=np.int64)
+    for i in range(0, len(a), 2000):
+        match[i : i + 2000] = (a[i : i + 2000] @ b.T).argmax(axis=1)
+    return np.isin(match, val_idx)
+
+
+def soft_cross_entropy(probs: npt.NDArray[Any], targets: npt.NDArray[Any]) -> float:
+    """Mean cross-entropy ``-sum(t * log p)`` of probabilities against target distributions."""
+    p = np.clip(probs / probs.sum(axis=1, keepdims=True), 1e-12, None)
+    return float(-(targets * np.log(p)).sum(axis=1).mean())
+
+
+def tertile_top1(
+    values: npt.NDArray[Any], y_true: npt.NDArray[np.int64], y_pred: npt.NDArray[np.int64]
+) -> dict[str, Any]:
+    """Top-1 in the low / mid / high tertile of ``values`` (per image), and the max-min gap."""
+    edges = np.quantile(values, [1 / 3, 2 / 3])
+    bins = np.digitize(values, edges)
+    out: dict[str, Any] = {"edges": [round(float(e), 3) for e in edges]}
+    accs = []
+    for b, name in enumerate(("low", "mid", "high")):
+        m = bins == b
+        acc = float((y_true[m] == y_pred[m]).mean())
+        accs.append(acc)
+        out[name] = {"images": int(m.sum()), "top1": round(acc, 4)}
+    out["gap"] = round(max(accs) - min(accs), 4)
+    return out

@@ -42,12 +42,17 @@ from tensorflow import keras
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     DEFAULT_DATA_DIR,
+    DEFAULT_FERPLUS_DIR,
     INPUT_SIZE,
     NUM_CLASSES,
+    ferplus_holdout,
+    load_ferplus,
     load_npz,
     macro_f1,
     preprocess,
+    soft_cross_entropy,
     stratified_split,
+    vote_targets,
     write_json,
 )
 
@@ -132,6 +137,11 @@ def augment_batch(x: tf.Tensor, cfg: dict[str, float]) -> tf.Tensor:
         interpolation="BILINEAR",
         fill_mode="REFLECT",
     )
+    # gamma (optional): x01 ** g with log g uniform in +-cfg["gamma"] on the 0..1 range
+    if cfg.get("gamma", 0.0) > 0.0:
+        log_g = tf.random.uniform([b, 1, 1, 1], -cfg["gamma"], cfg["gamma"])
+        x01 = tf.clip_by_value((x + 1.0) * 0.5, 1e-4, 1.0)
+        x = tf.pow(x01, tf.exp(log_g)) * 2.0 - 1.0
     # brightness / contrast (in [-1, 1] units: brightness 0.2 == 0.1 of the 0..1 range)
     bright = tf.random.uniform([b, 1, 1, 1], -cfg["brightness"], cfg["brightness"])
     contrast = tf.random.uniform([b, 1, 1, 1], 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
@@ -169,8 +179,14 @@ class EvalLogger(keras.callbacks.Callback):
         steps_per_epoch: int,
         max_s: float,
         stop_after: int = 0,
+        val_targets: np.ndarray | None = None,
+        select: tuple[np.ndarray, np.ndarray] | None = None,
+        keep_epochs: bool = False,
     ) -> None:
         super().__init__()
+        self.val_targets = val_targets  # soft targets: val_loss = CE vs them, y_val may hold -1
+        self.select = select  # (x, y): the model-choice set; score = its (top-1 + macro-F1) / 2
+        self.keep_epochs = keep_epochs
         self.max_s = max_s
         self.stop_after = stop_after
         self.x_val, self.y_val = x_val, y_val
@@ -195,6 +211,8 @@ class EvalLogger(keras.callbacks.Callback):
             "epoch_s",
             "elapsed_s",
         ]
+        if select is not None:
+            self.fields[7:7] = ["sel_top1", "sel_macro_f1"]
         with self.csv_path.open("w", newline="") as f:
             csv.writer(f).writerow(self.fields)
 
@@ -204,11 +222,23 @@ class EvalLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         probs = self.model.predict(self.x_val, batch_size=512, verbose=0)
-        pred = probs.argmax(axis=1)
-        top1 = float((pred == self.y_val).mean())
-        mf1 = macro_f1(self.y_val, pred)
-        nll = float(-np.log(np.clip(probs[np.arange(len(self.y_val)), self.y_val], 1e-7, 1)).mean())
+        if self.val_targets is not None:
+            nll = soft_cross_entropy(probs, self.val_targets)
+            has = self.y_val >= 0
+            pred, y_val = probs[has].argmax(axis=1), self.y_val[has]
+        else:
+            pred, y_val = probs.argmax(axis=1), self.y_val
+            nll = float(-np.log(np.clip(probs[np.arange(len(y_val)), y_val], 1e-7, 1)).mean())
+        top1 = float((pred == y_val).mean())
+        mf1 = macro_f1(y_val, pred)
         score = (top1 + mf1) / 2.0
+        sel: list[str] = []
+        if self.select is not None:
+            sp = self.model.predict(self.select[0], batch_size=512, verbose=0).argmax(axis=1)
+            s_top1 = float((sp == self.select[1]).mean())
+            s_mf1 = macro_f1(self.select[1], sp)
+            score = (s_top1 + s_mf1) / 2.0
+            sel = [f"{s_top1:.4f}", f"{s_mf1:.4f}"]
         lr = float(self.schedule((epoch + 1) * self.steps_per_epoch))
         row = [
             epoch + 1,
@@ -218,6 +248,7 @@ class EvalLogger(keras.callbacks.Callback):
             f"{nll:.4f}",
             f"{top1:.4f}",
             f"{mf1:.4f}",
+            *sel,
             f"{score:.4f}",
             f"{time.time() - self.t_epoch:.1f}",
             f"{time.time() - self.t0:.1f}",
@@ -225,15 +256,82 @@ class EvalLogger(keras.callbacks.Callback):
         self.history_rows.append(row)
         with self.csv_path.open("a", newline="") as f:
             csv.writer(f).writerow(row)
-        if self.max_s and (time.time() - self.t0) * (epoch + 2) / (epoch + 1) > self.max_s:
+        n_run = len(self.history_rows)
+        if self.max_s and (time.time() - self.t0) * (n_run + 1) / n_run > self.max_s:
             print("time budget reached: stopping", flush=True)
             self.model.stop_training = True
         if self.stop_after and epoch + 1 >= self.stop_after:
             self.model.stop_training = True
+        if self.keep_epochs:
+            (self.out_dir / "epochs").mkdir(exist_ok=True)
+            self.model.save(self.out_dir / "epochs" / f"ep{epoch + 1:03d}.keras")
+            self.model.save(self.out_dir / "last.keras")
         if score > self.best:
             self.best, self.best_epoch = score, epoch + 1
             self.model.save(self.out_dir / "best.keras")
         print(dict(zip(self.fields, row, strict=True)), "best", self.best_epoch, flush=True)
+
+
+def init_from_tflite(model: keras.Model, path: Path, x_calib: np.ndarray) -> None:
+    """Warm start: load the dequantized weights of an int8 ``edge_fer_cnn`` TFLite file.
+
+    The converter folded each BatchNorm into its conv (int8 per-channel weights + int32 bias).
+    Each conv gets the dequantized folded kernel; its BatchNorm is then set so that it is the
+    identity plus the folded bias in inference mode AND close to it in training mode: moving
+    mean/variance = the per-channel mean/variance of the conv output on ``x_calib``, gamma =
+    sqrt(variance + eps), beta = bias + mean.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    by_name = {d["name"]: d for d in interp.get_tensor_details()}
+
+    def deq(d: dict[str, Any]) -> np.ndarray:
+        q = d["quantization_parameters"]
+        scales = np.asarray(q["scales"], np.float64)
+        zps = np.asarray(q["zero_points"], np.float64)
+        v = interp.get_tensor(d["index"]).astype(np.float64)
+        shape = [-1 if i == q["quantized_dimension"] else 1 for i in range(v.ndim)]
+        return ((v - zps.reshape(shape)) * scales.reshape(shape)).astype(np.float32)
+
+    def find(pred: Any) -> dict[str, Any]:
+        hits = [d for n, d in by_name.items() if pred(n, d)]
+        if len(hits) != 1:
+            raise SystemExit(f"{path}: {len(hits)} tensors match")
+        return hits[0]
+
+    convs = [ly for ly in model.layers if isinstance(ly, layers.Conv2D)]
+    biases: dict[str, np.ndarray] = {}
+    for conv in convs:
+        base = conv.name[: -len("_conv")]
+        w = deq(find(lambda n, d, b=base: n.endswith(f"{b}_conv_1/convolution")))
+        bias = deq(
+            find(
+                lambda n, d, b=base: (
+                    n.startswith(f"edge_fer_cnn_1/{b}_relu_1/Relu;") and len(d["shape"]) == 1
+                )
+            )
+        )
+        conv.set_weights([w.transpose(1, 2, 3, 0)])  # OHWI -> HWIO
+        bn = model.get_layer(f"{base}_bn")
+        eps = bn.epsilon
+        ones = np.ones_like(bias)
+        bn.set_weights([ones, bias, np.zeros_like(bias), ones - eps])
+        biases[base] = bias
+    dense = model.get_layer("logits")
+    dense.set_weights(
+        [deq(find(lambda n, d: n.endswith("logits_1/MatMul"))).T,
+         deq(find(lambda n, d: n.endswith("logits_1/BiasAdd") and len(d["shape"]) == 1))]
+    )  # fmt: skip
+    probe = keras.Model(model.inputs, [c.output for c in convs])
+    outs = probe.predict(x_calib, batch_size=256, verbose=0)
+    for conv, z in zip(convs, outs, strict=True):
+        base = conv.name[: -len("_conv")]
+        bn = model.get_layer(f"{base}_bn")
+        m = z.mean(axis=(0, 1, 2))
+        v = z.var(axis=(0, 1, 2))
+        bn.set_weights([np.sqrt(v + bn.epsilon), biases[base] + m, m, v])
 
 
 def class_weights(y: np.ndarray, power: float) -> np.ndarray:
@@ -246,7 +344,55 @@ def class_weights(y: np.ndarray, power: float) -> np.ndarray:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (defaults are the settings of the shipped model)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "train.npz")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="training .npz (default: ../shared/data/fer2013/train.npz, or "
+        "../shared/data/ferplus/train.npz with --targets votes)",
+    )
+    p.add_argument(
+        "--targets",
+        choices=("labels", "votes"),
+        default="labels",
+        help="labels: FER2013 single labels (issue 6); votes: FER+ crowd-vote distributions "
+        "(issue 14: cross-entropy against the renormalised 7-label votes, validation = the FER+ "
+        "images whose FER2013 twin is in the FER2013 --split-seed split, model choice on "
+        "--select-data majority labels)",
+    )
+    p.add_argument(
+        "--select-data",
+        type=Path,
+        default=DEFAULT_FERPLUS_DIR / "valid.npz",
+        help="with --targets votes: FER+ file whose majority labels choose best.keras",
+    )
+    p.add_argument(
+        "--fer2013-train",
+        type=Path,
+        default=DEFAULT_DATA_DIR / "train.npz",
+        help="with --targets votes: FER2013 train.npz that defines the validation split",
+    )
+    p.add_argument(
+        "--init-tflite",
+        type=Path,
+        default=None,
+        help="start from the dequantized weights of an int8 edge_fer_cnn .tflite (BatchNorm "
+        "re-fitted around the folded weights, see init_from_tflite)",
+    )
+    p.add_argument("--brightness", type=float, default=0.2, help="max shift, [-1, 1] units")
+    p.add_argument("--contrast", type=float, default=0.3, help="max relative change")
+    p.add_argument("--gamma", type=float, default=0.0, help="max |log gamma| (0 = off)")
+    p.add_argument(
+        "--keep-epochs",
+        action="store_true",
+        help="save every epoch's weights to <out>/epochs/epNNN.keras and <out>/last.keras",
+    )
+    p.add_argument(
+        "--initial-epoch",
+        type=int,
+        default=0,
+        help="continue an interrupted run from --resume at this epoch of the same schedule",
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "runs" / "main")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
@@ -304,15 +450,51 @@ def make_dataset(
     seed: int,
     aug_cfg: dict[str, float],
 ) -> tf.data.Dataset:
-    """Shuffled, batched, augmented (x, one-hot y, sample weight) training stream."""
-    y_onehot = np.eye(NUM_CLASSES, dtype=np.float32)[y]
+    """Shuffled, batched, augmented (x, target distribution y, sample weight) stream."""
     return (
-        tf.data.Dataset.from_tensor_slices((x, y_onehot, sample_w.astype(np.float32)))
+        tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32), sample_w.astype(np.float32)))
         .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=True)
         .map(lambda xb, yb, wb: (augment_batch(xb, aug_cfg), yb, wb), num_parallel_calls=1)
         .prefetch(2)
     )
+
+
+def load_data(a: argparse.Namespace) -> tuple[Any, ...]:
+    """Training and validation arrays for ``--targets``.
+
+    Returns (x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped): with ``labels`` the soft
+    targets t_* and ``select`` are None; with ``votes`` y_tr is the vote plurality (used for the
+    class weights only), y_val the FER+ majority (-1 = none), t_* the vote distributions and
+    ``select`` the (x, majority) of ``--select-data`` images that have a majority.
+    """
+    votes = a.targets == "votes"
+    if a.data is None:
+        a.data = (DEFAULT_FERPLUS_DIR if votes else DEFAULT_DATA_DIR) / "train.npz"
+    t_tr = t_val = None
+    select = None
+    dropped = 0
+    if votes:
+        fp = load_ferplus(a.data)
+        images, labels = fp["images"], fp["majority"]
+        targets, keep = vote_targets(fp["votes"])
+        is_val = ferplus_holdout(images, a.fer2013_train, a.val_frac, a.split_seed)
+        dropped = int((~keep).sum())
+        tr_idx, val_idx = np.flatnonzero(keep & ~is_val), np.flatnonzero(keep & is_val)
+        sel = load_ferplus(a.select_data)
+        has = sel["majority"] >= 0
+        select = (preprocess(sel["images"][has]), sel["majority"][has])
+    else:
+        images, labels = load_npz(a.data)
+        tr_idx, val_idx = stratified_split(labels, a.val_frac, a.split_seed)
+    if a.limit:
+        tr_idx = np.random.default_rng(a.seed).permutation(tr_idx)[: a.limit]
+    x_tr, y_tr = preprocess(images[tr_idx]), labels[tr_idx]
+    x_val, y_val = preprocess(images[val_idx]), labels[val_idx]
+    if votes:
+        t_tr, t_val = targets[tr_idx], targets[val_idx]
+        y_tr = t_tr.argmax(axis=1)
+    return x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -329,26 +511,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     a.out.mkdir(parents=True, exist_ok=True)
 
-    images, labels = load_npz(a.data)
-    tr_idx, val_idx = stratified_split(labels, a.val_frac, a.split_seed)
-    if a.limit:
-        tr_idx = np.random.default_rng(a.seed).permutation(tr_idx)[: a.limit]
-    x_tr, y_tr = preprocess(images[tr_idx]), labels[tr_idx]
-    x_val, y_val = preprocess(images[val_idx]), labels[val_idx]
+    votes = a.targets == "votes"
+    x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped = load_data(a)
     cw = class_weights(y_tr, a.class_weight_power)
     print(
-        f"train {len(y_tr)} val {len(y_val)} class weights {np.round(cw, 3).tolist()}", flush=True
+        f"train {len(y_tr)} val {len(y_val)} dropped {dropped} "
+        f"class weights {np.round(cw, 3).tolist()}",
+        flush=True,
     )
+    if a.init_tflite is not None:
+        init_from_tflite(model, a.init_tflite, x_tr[:: max(len(x_tr) // 2000, 1)])
 
     aug_cfg = {
         "rotate_deg": a.rotate,
         "scale": 0.1,
         "shift": 0.08,
-        "brightness": 0.2,
-        "contrast": 0.3,
+        "brightness": a.brightness,
+        "contrast": a.contrast,
         "erase_p": a.erase_p,
     }
-    ds = make_dataset(x_tr, y_tr, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg)
+    if a.gamma > 0:
+        aug_cfg["gamma"] = a.gamma
+    y_fit = t_tr if votes else np.eye(NUM_CLASSES, dtype=np.float32)[y_tr]
+    ds = make_dataset(x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg)
     steps = len(y_tr) // a.batch_size
     total = steps * a.epochs
     warm = int(steps * a.warmup_epochs)
@@ -360,6 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         warmup_steps=warm,
     )
     opt = keras.optimizers.AdamW(learning_rate=sched, weight_decay=a.weight_decay)
+    if a.initial_epoch:
+        opt.build(model.trainable_variables)
+        opt.iterations.assign(a.initial_epoch * steps)
     model.compile(
         optimizer=opt,
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing),
@@ -374,9 +562,12 @@ def main(argv: list[str] | None = None) -> int:
         steps_per_epoch=steps,
         max_s=a.max_minutes * 60.0,
         stop_after=a.stop_after,
+        val_targets=t_val,
+        select=select,
+        keep_epochs=a.keep_epochs,
     )
     t0 = time.time()
-    model.fit(ds, epochs=a.epochs, callbacks=[logger], verbose=2)
+    model.fit(ds, epochs=a.epochs, initial_epoch=a.initial_epoch, callbacks=[logger], verbose=2)
     wall = time.time() - t0
     model.save(a.out / "last.keras")
     meta = {
@@ -387,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
         "params": int(model.count_params()),
         "train_images": len(y_tr),
         "val_images": len(y_val),
+        "dropped_images": dropped,
         "epochs_run": len(logger.history_rows),
         "best_epoch": logger.best_epoch,
         "best_val_score": round(logger.best, 4),
