@@ -21,8 +21,9 @@ capture thread. Each stage method is wrapped on its instance with a timer:
 Frame times are video time (frame index / the source's frame rate), so the schedule
 (``classifier.interval_s``, ``detector.fps``) acts as it would on the live source while frames
 are processed as fast as possible; ``cpu_s_per_video_s`` is the CPU the pipeline needs per
-second of video at the source's rate. With ``realtime`` frames are paced to that rate and
-``cpu_s_per_s`` is measured over the wall time.
+second of video at the source's rate. With ``realtime`` frames are paced to that rate,
+``cpu_s_per_s`` is measured over the wall time, and no bare invoke is timed (so the invoke
+keys and ``overhead_ratio`` are empty: the CPU is the pipeline's alone).
 
 After each frame the bare invoke of each model that ran is timed once on the input that frame
 left in its input buffer (``invoke_only``), so model time and pipeline time share frames and
@@ -224,7 +225,11 @@ def build_pipeline(config: Config, sinks: list[Transport], clock: StageClock) ->
     return pipeline
 
 
-def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t: _Totals) -> None:
+def _one_frame(
+    pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t: _Totals, *, bare: bool
+) -> None:
+    """One frame through the pipeline; with ``bare`` the models' bare invokes are timed after
+    it (off for ``--realtime``, whose CPU per wall second must be the pipeline's alone)."""
     clock.events.clear()
     w0, c0 = time.perf_counter(), time.process_time()
     reader.grab()
@@ -234,10 +239,10 @@ def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t:
     detector, classifier = pipeline.analyzer.detector, pipeline.analyzer.classifier
     faces, detected = clock.faces_in_frame, clock.detected_in_frame
     d0 = time.perf_counter()
-    if detected:
+    if detected and bare:
         detector.invoke_only()
     d1 = time.perf_counter()
-    if faces:
+    if faces and bare:
         classifier.invoke_only()
     d2 = time.perf_counter()
     clock.end_frame()
@@ -252,12 +257,12 @@ def _one_frame(pipeline: Pipeline, reader: _UnpacedReader, clock: StageClock, t:
     t.detected.append(detected)
     t.classified.append(faces)
     t.tracked.append(clock.present)
-    if detected:
+    if detected and bare:
         t.det_invoke.append(det_ms)
-    if faces:
+    if faces and bare:
         t.cls_invoke.append(batch_ms / classifier.batch_rows)
     model_ms = det_ms * detector.invocations_per_frame * detected + batch_ms * (faces > 0)
-    if model_ms > 0:
+    if model_ms > 0 and bare:
         t.ratios.append(frame_ms / model_ms)
 
 
@@ -288,7 +293,7 @@ def run_bench(
                 delay = start + (i - warmup) / reader.fps - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            _one_frame(pipeline, reader, clock, totals)
+            _one_frame(pipeline, reader, clock, totals, bare=not realtime)
         clock.enabled = False
         paced = (time.perf_counter() - start, time.process_time() - cpu0)
     finally:
