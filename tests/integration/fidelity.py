@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.app import Pipeline
+from edge.pipeline import Pipeline
 from edge.config import Config
 from edge.inference.analyzer import FaceAnalyzer
 from edge.types import EXPRESSIONS, CameraStatus, Frame, Window

@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.app import Pipeline, SystemClock, model_ids
+from edge.app import model_ids
+from edge.pipeline import Pipeline, SystemClock
 from edge.camera import Capture, CaptureError, open_capture
 from edge.config import Config, device_id
 from edge.config.source import redact_secrets

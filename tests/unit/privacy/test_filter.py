@@ -217,7 +217,7 @@ class _RecordingAnalyzer:
 def test_pipeline_masks_before_detection_and_filters_before_classification() -> None:
     """In the Pipeline the detector only ever sees masked pixels, and a face below
     min_face_px is never classified or tracked."""
-    from edge.app import Pipeline
+    from edge.pipeline import Pipeline
 
     config = Config.model_validate(
         {

@@ -1,0 +1,191 @@
+"""The per-frame work: privacy filter, detect, track, classify what is due, aggregate; each
+closed window goes to a sink (the publisher encodes it). Every stage comes in through the
+constructor; :meth:`Pipeline.from_config` builds the ones ``edge run``, ``edge demo`` and
+``edge bench`` share. The wiring (start order, threads, stop) is :mod:`edge.app`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from edge.aggregation import Aggregator
+from edge.camera.base import SourceStats
+from edge.config import Config
+from edge.inference.analyzer import FaceAnalyzer
+from edge.privacy.dp import LaplaceMechanism
+from edge.privacy.filter import PrivacyFilter
+from edge.tracking import Schedule, Tracker
+from edge.types import CameraStatus, Frame, PipelineSnapshot, Window
+
+log = logging.getLogger(__name__)
+
+#: How long one wait for a frame may block; bounds the reaction time to a stop request.
+FRAME_WAIT_S = 0.25
+
+
+class WindowSink(Protocol):
+    """Where the pipeline hands each closed window (the publisher encodes it)."""
+
+    def window_closed(self, window: Window) -> None: ...
+
+
+class FrameReader(Protocol):
+    """What :meth:`Pipeline.step` reads frames from: the threaded camera source, or
+    ``edge bench``'s unpaced reader."""
+
+    def read(self, timeout_s: float) -> Frame | None: ...
+
+    @property
+    def status(self) -> CameraStatus: ...
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+    def wall(self) -> float: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
+
+
+def schedule_from_config(config: Config) -> Schedule:
+    """When the classifier and the detector run (``classifier.interval_s``, ``detector.fps``)."""
+    cls, det = config.classifier, config.detector
+    return Schedule(
+        interval_s=cls.interval_s,
+        shift=cls.reclassify_shift,
+        scale=cls.reclassify_scale,
+        score=cls.reclassify_score,
+        max_batch=cls.max_batch,
+        detect_interval_s=0.0 if det.fps is None else 1.0 / det.fps,
+    )
+
+
+class Pipeline:
+    """The per-frame work: privacy filter, detect, track, classify the due tracks in one batch,
+    aggregate; hands each closed window to its sink. Every stage comes in through the
+    constructor."""
+
+    def __init__(
+        self,
+        analyzer: FaceAnalyzer,
+        privacy: PrivacyFilter,
+        tracker: Tracker,
+        aggregator: Aggregator,
+        *,
+        windows: WindowSink,
+        clock: Clock,
+        counts_withheld: bool,
+    ) -> None:
+        self.analyzer = analyzer
+        self.privacy = privacy
+        self.tracker = tracker
+        self.aggregator = aggregator
+        #: True when differential privacy is on: no exact live count may leave the device.
+        self._counts_withheld = counts_withheld
+        self._windows = windows
+        self._clock = clock
+        self.frames = 0
+        self.windows = 0
+        self._gate: Callable[[], bool] | None = None
+        self._analysing = True
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        analyzer: FaceAnalyzer,
+        windows: WindowSink,
+        clock: Clock,
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> Pipeline:
+        """The stages ``edge run``, ``edge demo`` and ``edge bench`` share, from the config."""
+        aggregator = Aggregator(
+            config.aggregation.window_s,
+            config.privacy.min_faces,
+            config.tracking.min_seen_s,
+            dp=LaplaceMechanism.from_config(config.privacy.dp, rng),
+        )
+        return cls(
+            analyzer,
+            PrivacyFilter(config.privacy),
+            Tracker(config.tracking, schedule_from_config(config)),
+            aggregator,
+            windows=windows,
+            clock=clock,
+            counts_withheld=config.privacy.dp.enabled,
+        )
+
+    def set_gate(self, gate: Callable[[], bool] | None) -> None:
+        """Remote pause: while ``gate()`` is false no frame is analysed and no window is
+        published; pausing publishes the open window as ``partial``, resuming opens a new one."""
+        self._gate = gate
+        self._analysing = gate is None or gate()
+
+    def _analysis_on(self, now: float) -> bool:
+        on = self._gate is None or self._gate()
+        if on != self._analysing:
+            self._analysing = on
+            if on:
+                self.aggregator.flush(now)  # only paused time: nothing was analysed in it
+                self.tracker.reset()
+                self.aggregator.start(now)
+                log.info("analysis resumed")
+            else:
+                self._emit(self.aggregator.flush(now))
+                log.info("analysis paused: no frame is analysed until it is resumed")
+        return on
+
+    def step(self, source: FrameReader) -> None:
+        """Process the newest frame if one arrives within ``FRAME_WAIT_S``; close windows."""
+        frame = source.read(FRAME_WAIT_S)
+        now = self._clock.wall()
+        if not self._analysis_on(now):
+            return
+        camera = source.status  # changes are noted at the time they happened, not now
+        self.aggregator.note_camera(camera.delivering, min(camera.since_s, now))
+        if frame is None:
+            self._emit(self.aggregator.poll(now))
+            return
+        if self.tracker.detection_due(frame.t_s):
+            image = self.privacy.prepare(frame.image)  # masks blacked out before detection
+            detections = self.analyzer.detect(image, keep=self.privacy.admits)
+            plan = self.tracker.plan(detections, frame.t_s)  # which track, which are due
+            update = self.tracker.commit(plan, self.analyzer.classify(image, plan.due_detections))
+        else:  # between detections (detector.fps) the tracks of the last one carry on
+            update = self.tracker.coast(frame.t_s)
+        self.frames += 1
+        self._emit(self.aggregator.observe(update, now))
+
+    def finish(self) -> None:
+        """Publish the open window as ``partial`` (shutdown or end of file)."""
+        if self._analysing:
+            self._emit(self.aggregator.flush(self._clock.wall()))
+
+    def _emit(self, window: Window | None) -> None:
+        if window is not None:
+            self._windows.window_closed(window)
+            self.windows += 1
+
+    def snapshot(self, source: SourceStats | None) -> PipelineSnapshot:
+        """Counters and timings for telemetry and the status line (cheap; call it when due)."""
+        return PipelineSnapshot(
+            frames_captured=source.captured if source is not None else 0,
+            frames_dropped=source.dropped if source is not None else 0,
+            frames_processed=self.frames,
+            windows=self.windows,
+            faces_now=None if self._counts_withheld else self.tracker.live_tracks,
+            detect_ms=self.analyzer.detect_ms.p50_p95(),
+            classify_ms=self.analyzer.classify_ms.p50_p95(),
+            camera=source.camera if source is not None else None,
+        )
