@@ -10,9 +10,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.pipeline import Pipeline
 from edge.config import Config
 from edge.inference.analyzer import FaceAnalyzer
+from edge.pipeline import Pipeline
 from edge.types import EXPRESSIONS, CameraStatus, Frame, Window
 
 #: Video time 0 maps to this UNIX time: a multiple of every window length used.

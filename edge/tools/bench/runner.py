@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 
 from edge.app import model_ids
-from edge.pipeline import Pipeline, SystemClock
 from edge.camera import Capture, CaptureError, open_capture
 from edge.config import Config, device_id
 from edge.config.source import redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.runtime import runtime_name
+from edge.pipeline import Pipeline, SystemClock
 from edge.publish.message import OutboundMessage
 from edge.publish.topics import Topics
 from edge.publish.window import Transport, WindowPublisher

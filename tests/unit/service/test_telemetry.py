@@ -110,8 +110,8 @@ def test_sampling_rates_over_the_interval(tmp_path: Path, validator: Any) -> Non
 
 def test_live_face_count_is_withheld_under_differential_privacy(tmp_path: Path) -> None:
     """With privacy.dp on, telemetry's faces_now is null: no exact count bypasses epsilon."""
-    from edge.pipeline import Pipeline, SystemClock
     from edge.config import parse_text
+    from edge.pipeline import Pipeline, SystemClock
 
     outbox = Outbox(tmp_path / "outbox.db", OutboxConfig())
     analyzer = SimpleNamespace(detect_ms=StageTimes(), classify_ms=StageTimes())
