@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,10 @@ def ha_discovery_message(
 #: so a fleet of sensors does not answer at the same instant; births that arrive while an
 #: answer is pending are folded into it (one re-announcement).
 HA_REPUBLISH_DELAY_S = (1.0, 5.0)
+#: ... and so are births up to this long after an answer: a burst of births (a restart loop,
+#: several HA instances, a flapping link) costs one re-announcement. Discovery is retained,
+#: so a Home Assistant that starts within this time still receives it from the broker.
+HA_BIRTH_HOLDOFF_S = 30.0
 
 
 class DiscoveryMemory:
@@ -217,6 +222,7 @@ class HomeAssistantDiscovery:
         device_name: str | None,
         memory: DiscoveryMemory,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._publisher = publisher
         self._message = ha_discovery_message(
@@ -225,7 +231,9 @@ class HomeAssistantDiscovery:
         self._birth = ha_birth_topic(discovery_prefix)
         self._memory = memory
         self._rand = rand
+        self._clock = clock
         self._pending = False
+        self._answered_at = float("-inf")
 
     def start(self, *, enabled: bool) -> None:
         """Clear every remembered discovery that is not the current one, then (when enabled)
@@ -248,6 +256,8 @@ class HomeAssistantDiscovery:
     def on_birth(self, payload: bytes) -> None:
         if payload.strip() != b"online" or self._pending:
             return
+        if self._clock() - self._answered_at < HA_BIRTH_HOLDOFF_S:
+            return  # part of the burst just answered
         self._pending = True
         low, high = HA_REPUBLISH_DELAY_S
         delay = low + (high - low) * self._rand()
@@ -255,4 +265,5 @@ class HomeAssistantDiscovery:
 
     def _announce(self) -> None:
         self._pending = False
+        self._answered_at = self._clock()
         self._publisher.publish_live(self._message)

@@ -64,7 +64,9 @@ def test_corrupt_model_whose_hash_matches_is_a_clear_error(tmp_path: Path) -> No
 
     models = tmp_path / "models"
     shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("train"))
-    broken = models / "edge_fer_cnn_int8.tflite"
+    from edge.config import Config
+
+    broken = models / f"{Config().classifier.model}.tflite"  # the default classifier's file
     broken.write_bytes(b"not a flatbuffer at all" * 10)
     manifest = models / "manifest.toml"
     text = manifest.read_text()

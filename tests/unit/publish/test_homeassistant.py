@@ -9,6 +9,7 @@ from typing import Any
 
 from edge.publish.homeassistant import (
     CAMERA_AVAILABLE,
+    HA_BIRTH_HOLDOFF_S,
     HA_REPUBLISH_DELAY_S,
     WINDOW_SENSORS,
     DiscoveryMemory,
@@ -183,9 +184,13 @@ def _ha(pub: _FakePublisher, memory: DiscoveryMemory, topics: Topics = TOPICS) -
 
 def test_births_are_debounced_into_one_reannouncement(tmp_path: Path) -> None:
     """50 `online` births before the delay ends give one re-announcement, after a delay in
-    the documented range; other payloads do nothing; a birth after it schedules a new one."""
+    the documented range; other payloads do nothing; births within the hold-off after it are
+    folded into it too, and a birth after the hold-off schedules a new one."""
     pub = _FakePublisher()
-    _ha(pub, DiscoveryMemory(tmp_path / "announced")).start(enabled=True)
+    now = [0.0]
+    ha = _ha(pub, DiscoveryMemory(tmp_path / "announced"))
+    ha._clock = lambda: now[0]
+    ha.start(enabled=True)
     assert len(pub.live) == 1 and "homeassistant/status" in pub.subs
     birth = pub.subs["homeassistant/status"]
     birth(b"offline")
@@ -197,6 +202,10 @@ def test_births_are_debounced_into_one_reannouncement(tmp_path: Path) -> None:
     assert low <= pub.later[0][0] <= high
     pub.later[0][1]()
     assert len(pub.live) == 2 and pub.live[1].topic == "homeassistant/device/lobby-pi/config"
+    now[0] = HA_BIRTH_HOLDOFF_S - 1
+    birth(b"online")
+    assert len(pub.later) == 1
+    now[0] = HA_BIRTH_HOLDOFF_S + 1
     birth(b"online")
     assert len(pub.later) == 2
 
