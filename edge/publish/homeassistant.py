@@ -70,6 +70,9 @@ _HA_SENSORS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
       "entity_category": "diagnostic"}),
     ("outbox", "Outbox depth", "telemetry", "{{ value_json.outbox.depth }}",
      {"state_class": "measurement", "entity_category": "diagnostic", "icon": "mdi:tray-full"}),
+    ("camera", "Camera", "telemetry",
+     "{{ value_json.camera.state if value_json.camera is defined else None }}",
+     {"entity_category": "diagnostic", "icon": "mdi:cctv"}),
 )  # fmt: skip
 
 

@@ -155,9 +155,9 @@ def _entities(ha: HomeAssistant) -> dict[str, str]:
 
 def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
                              tmp_path: Path) -> None:
-    """HA creates one device with all 13 entities, each with a valid state; the switch pauses
-    our analysis (window sensors unavailable) and resumes it; 20 births give one
-    re-announcement; SIGTERM and SIGKILL both make every entity unavailable; turning discovery
+    """HA creates one device with all 14 entities (the camera state among them), each with a
+    valid state; the switch pauses our analysis (window sensors unavailable) and resumes it;
+    20 births give one re-announcement; SIGTERM and SIGKILL both make every entity unavailable; turning discovery
     off removes the device; HA renders the camera availability template as intended."""
     ha = home_assistant
     config = clip_config(tmp_path, broker.host, broker.port, DEVICE,
@@ -167,7 +167,7 @@ def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
     with Subscriber(broker, [f"{BASE}/#", "homeassistant/device/#"], client_id="ha-watch") as sub:
         proc = start_edge(config)
         try:
-            entities = wait_until("13 entities in HA", lambda: len(_entities(ha)) == 13
+            entities = wait_until("14 entities in HA", lambda: len(_entities(ha)) == 14
                                   and _entities(ha), 90)
             print(f"HA ENTITIES: {sorted(entities.values())}")
             device = ha.template(f"{{{{ device_attr(device_id('{entities['faces']}'), 'name') }}}}")
@@ -179,6 +179,7 @@ def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
             print(f"HA STATES: {states}")
             float(states["faces"]), float(states["fps"]), int(states["outbox"])
             assert states["analysis"] == "on"
+            assert wait_until("camera ok", lambda: ha.state(entities["camera"]) == "ok", 30)
 
             ha.call("POST", "/api/services/switch/turn_off", {"entity_id": entities["analysis"]})
             wait_until("analysis OFF from HA", lambda: sub.on(f"{BASE}/analysis/state")

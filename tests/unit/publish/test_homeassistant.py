@@ -99,7 +99,7 @@ def test_components_field_by_field() -> None:
     read our state/telemetry topics, the switch commands analysis/set."""
     _topic, doc, _retain = _discovery()
     components = doc["components"]
-    expected = {"faces", "dominant", "valence", "fps", "outbox", "analysis", *EXPRESSIONS}
+    expected = {"faces", "dominant", "valence", "fps", "outbox", "camera", "analysis", *EXPRESSIONS}
     assert set(components) == expected
     unique_ids = [c["unique_id"] for c in components.values()]
     assert len(set(unique_ids)) == len(unique_ids)
@@ -117,6 +117,8 @@ def test_components_field_by_field() -> None:
     assert components["dominant"]["options"] == list(EXPRESSIONS)
     assert components["happy"]["unit_of_measurement"] == "%"
     assert components["fps"]["state_topic"] == TOPICS.telemetry
+    assert components["camera"]["state_topic"] == TOPICS.telemetry
+    assert "camera.state" in components["camera"]["value_template"]
     switch = components["analysis"]
     assert switch["command_topic"] == "edge/lobby-pi/analysis/set"
     assert switch["state_topic"] == "edge/lobby-pi/analysis/state"
