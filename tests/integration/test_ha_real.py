@@ -157,8 +157,9 @@ def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
                              tmp_path: Path) -> None:
     """HA creates one device with all 14 entities (the camera state among them), each with a
     valid state; the switch pauses our analysis (window sensors unavailable) and resumes it;
-    20 births give one re-announcement; SIGTERM and SIGKILL both make every entity unavailable; turning discovery
-    off removes the device; HA renders the camera availability template as intended."""
+    20 births give one re-announcement; SIGTERM and SIGKILL both make every entity
+    unavailable; turning discovery off removes the device; HA renders the camera availability
+    template as intended."""
     ha = home_assistant
     config = clip_config(tmp_path, broker.host, broker.port, DEVICE,
                          extra="telemetry:\n  interval_s: 1\nhomeassistant:\n  enabled: true\n")
