@@ -127,7 +127,9 @@ def _deep_line(text: str) -> int | None:
                 indents.pop()
             if not indents or indents[-1] < indent:
                 indents.append(indent)
-        dashes = len(re.match(r"(?:-\s+)*", stripped).group(0).split("-")) - 1  # type: ignore[union-attr]
+        dashes, rest = 0, stripped  # '- - x' nests two sequences on one line
+        while rest == "-" or rest.startswith(("- ", "-\t")):
+            dashes, rest = dashes + 1, rest[1:].lstrip()
         deepest = flow
         for char in stripped:
             if char in "[{":

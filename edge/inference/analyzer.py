@@ -30,11 +30,6 @@ class StageTimes:
     def add(self, ms: float) -> None:
         self._values.append(ms)
 
-    def percentile(self, q: float) -> float | None:
-        if not self._values:
-            return None
-        return float(np.percentile(np.fromiter(self._values, dtype=np.float64), q))
-
     def p50_p95(self) -> tuple[float, float] | None:
         """(median, 95th percentile), or None before the first sample."""
         if not self._values:
