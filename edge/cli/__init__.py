@@ -17,6 +17,7 @@ from edge import __version__
 from edge.cli.common import EXIT_FAILURE, EXIT_USAGE, UsageError
 from edge.cli.config_check import cmd_config_check
 from edge.cli.detect import cmd_detect
+from edge.cli.flags import FlagParser, broker, config_number
 from edge.cli.service import cmd_demo, cmd_run
 from edge.config import ConfigError
 from edge.config.source import redact_secrets
@@ -25,7 +26,7 @@ from edge.config.source import redact_secrets
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="edge",
         description="On-device facial-expression estimates, published as anonymous MQTT "
         "window summaries.",
@@ -45,10 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
 
     demo = verbs.add_parser("demo", help="run the pipeline on the bundled sample clip")
-    demo.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish to this broker")
+    demo.add_argument(
+        "--mqtt", metavar="HOST[:PORT]", type=broker, help="also publish to this broker"
+    )
     demo.add_argument("--config", "-c", type=Path, help="start from this config")
     demo.add_argument("--source", help="another camera.source instead of the sample")
-    demo.add_argument("--window-s", type=float, default=4.0, help="window length (default 4)")
+    demo.add_argument(
+        "--window-s",
+        type=config_number("aggregation.window_s"),
+        default=4.0,
+        help="window length in seconds, 1 to 86400 (default 4)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     detect = verbs.add_parser("detect", help="faces and expression estimates in images (JSON)")
