@@ -16,7 +16,13 @@ from pathlib import Path
 from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.loader import LoadedConfig
 from edge.config.source import parse_source
-from edge.inference.models import ModelError, bundled_models_dir, get_spec, load_model
+from edge.inference.models import (
+    ModelError,
+    bundled_models_dir,
+    get_spec,
+    load_model,
+    read_manifest,
+)
 from edge.publish.connect import QOS2_REFUSED, MqttSetupError, load_credentials, tls_context
 
 log = logging.getLogger(__name__)
@@ -70,10 +76,25 @@ def _models(loaded: LoadedConfig) -> list[ConfigIssue]:
         try:
             load_model(get_spec(models_dir, model_id, kind), threads)
         except ModelError as exc:
-            issues.append(
-                _issue(loaded, key, str(exc), "use a model id listed in the message")
-            )
+            issues.append(_issue(loaded, key, str(exc), _model_hint(models_dir, kind, exc)))
     return issues
+
+
+def _model_hint(models_dir: Path, kind: str, exc: ModelError) -> str:
+    """How to fix a model problem: restore a missing or corrupt file, and the ids of this
+    kind that the manifest has (the message itself may list none)."""
+    try:
+        ids = sorted(i for i, spec in read_manifest(models_dir).items() if spec.kind == kind)
+    except ModelError:
+        return "fix the manifest as the message says, or reinstall edge-emotion"
+    restore = (
+        "restore the file: reinstall edge-emotion (pip install --force-reinstall "
+        "edge-emotion) or, in a checkout, run `python models/build.py --check` to see which "
+        "files differ; or use another "
+        if exc.restore
+        else "use a "
+    )
+    return f"{restore}{kind} model id from {models_dir / 'manifest.toml'}: {', '.join(ids)}"
 
 
 def _source(loaded: LoadedConfig) -> list[ConfigIssue]:

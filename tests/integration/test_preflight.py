@@ -78,6 +78,67 @@ def test_corrupt_model_whose_hash_matches_is_a_clear_error(tmp_path: Path) -> No
         assert "Traceback" not in res.stderr
 
 
+def _models_copy(tmp_path: Path) -> Path:
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models, ignore=shutil.ignore_patterns("train"))
+    return models
+
+
+def test_corrupt_model_hint_says_how_to_restore_and_lists_the_ids(tmp_path: Path) -> None:
+    """A corrupt default classifier file (sha256 differs): the hint says how to restore it
+    (reinstall, or `python models/build.py --check` in a checkout) and lists every classifier
+    id of the manifest, in both `config check` and `run`."""
+    from edge.config import Config
+    from edge.inference.models import read_manifest
+
+    models = _models_copy(tmp_path)
+    with (models / f"{Config().classifier.model}.tflite").open("ab") as fh:
+        fh.write(b"appended bytes")
+    ids = [i for i, spec in read_manifest(models).items() if spec.kind == "classifier"]
+    for res in _both(_write(tmp_path, f"models:\n  dir: {models}\n")):
+        assert res.returncode == 2, res.stderr
+        [hint] = [line for line in res.stderr.splitlines() if "hint:" in line]
+        assert "python models/build.py --check" in hint and "reinstall" in hint
+        assert all(model_id in hint for model_id in ids), hint
+        assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "says"),
+    [
+        ("boxes = [1, 2304, 16], scores = [1, 2304, 1]",
+         "boxes = [1, 2300, 16], scores = [1, 2300, 1]",
+         "detector.model", "differ from the manifest's outputs"),
+        ("anchors = { strides = [4], per_cell = [1]", "anchors = { strides = [4], per_cell = [2]",
+         "detector.model", "anchors make 4608"),
+        ('labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]\n'
+         'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
+         'offset = -0.5, multiply = 2.0 }  # y = (x*scale + offset)*multiply; 48x48 crops: '
+         'auto = INTER_AREA when shrinking\ntemperature = 0.529',
+         'labels = ["angry", "happy"]\n'
+         'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
+         'offset = -0.5, multiply = 2.0 }\ntemperature = 0.529',
+         "classifier.model", "labels ['angry', 'happy'] differ"),
+    ],
+    ids=["detector_outputs", "detector_anchors", "classifier_labels"],
+)  # fmt: skip
+def test_model_and_manifest_tensor_mismatch_is_a_model_error(
+    tmp_path: Path, old: str, new: str, key: str, says: str
+) -> None:
+    """A manifest whose tensor shapes (outputs, anchors, labels) do not match the file was a
+    bare ValueError traceback in `run` and OK in `config check`; now both report the model
+    error at its key with what differs, exit 2."""
+    models = _models_copy(tmp_path)
+    manifest = models / "manifest.toml"
+    text = manifest.read_text()
+    assert old in text
+    manifest.write_text(text.replace(old, new, 1))
+    for res in _both(_write(tmp_path, f"models:\n  dir: {models}\n")):
+        assert res.returncode == 2, (res.args, res.stderr)
+        assert f"{key}:" in res.stderr and says in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr and "ValueError" not in res.stderr
+
+
 def test_control_byte_in_config_is_a_message_everywhere(tmp_path: Path) -> None:
     """A control byte gives the line and a fix in config check, run and privacy report."""
     path = tmp_path / "edge.yaml"
