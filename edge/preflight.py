@@ -9,6 +9,7 @@ the TLS files. It only reads. Warnings (a password sent without TLS) do not stop
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from edge.inference.models import (
     read_manifest,
 )
 from edge.publish.connect import QOS2_REFUSED, MqttSetupError, load_credentials, tls_context
+from edge.publish.diskfault import human_bytes
+from edge.service.state import resolve_state_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
     issues += _source(loaded)
     mqtt_issues, warnings = _mqtt(loaded, env)
     issues += mqtt_issues
+    state_issues, state_warnings = _state_dir(loaded, env)
+    issues += state_issues
+    warnings += state_warnings + _camera_device(loaded) + _all_defaults(loaded)
     issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     return Preflight(tuple(issues), tuple(warnings))
 
@@ -95,6 +101,86 @@ def _model_hint(models_dir: Path, kind: str, exc: ModelError) -> str:
         else "use a "
     )
     return f"{restore}{kind} model id from {models_dir / 'manifest.toml'}: {', '.join(ids)}"
+
+
+def _warning(loaded: LoadedConfig, path: str, message: str, hint: str) -> str:
+    """A warning as one line with its YAML line, key path and hint."""
+    line = loaded.line_for(*path.split("."))
+    where = f"line {line}: " if line is not None else ""
+    return f"{where}{path}: {message} (hint: {hint})"
+
+
+def _camera_device(loaded: LoadedConfig) -> list[str]:
+    """A V4L2 device that does not exist (yet): a warning, as it may be plugged in later."""
+    spec = parse_source(loaded.config.camera.source)
+    if spec.kind != "v4l2":
+        return []
+    device = Path(f"/dev/video{spec.target}" if spec.target.isdigit() else spec.target)
+    if device.exists():
+        return []
+    return [
+        _warning(
+            loaded,
+            "camera.source",
+            f"V4L2 device {device} does not exist (yet); edge run keeps trying to open it",
+            "plug the camera in, or pick the right device from `ls /dev/video*` "
+            "(`v4l2-ctl --list-devices` names them)",
+        )
+    ]
+
+
+#: Below this much free space in the state directory the outbox cannot start; below
+#: ``STATE_LOW_BYTES`` it is a warning (windows pile up there while the broker is away).
+STATE_MIN_BYTES = 1024 * 1024
+STATE_LOW_BYTES = 64 * 1024 * 1024
+
+
+def _state_dir(
+    loaded: LoadedConfig, env: Mapping[str, str]
+) -> tuple[list[ConfigIssue], list[str]]:
+    """The state directory must be (or become) a folder on a file system with room."""
+    path = resolve_state_dir(loaded.config.state_dir, env)
+    origin = "$STATE_DIRECTORY" if env.get("STATE_DIRECTORY") else "state directory"
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"lies under {existing}, which is a file"
+        return [
+            _issue(
+                loaded,
+                "state_dir",
+                f"{origin} {path} {what}, not a folder",
+                "point state_dir at a folder (it is created if missing), or move the file away",
+            )
+        ], []
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return [], []
+    room = f"{origin} {path}: {human_bytes(free)} free on its file system"
+    fix = "free space there, or point state_dir at a file system with room"
+    if free < STATE_MIN_BYTES:
+        message = f"{room}; the outbox needs at least {human_bytes(STATE_MIN_BYTES)}"
+        return [_issue(loaded, "state_dir", message, fix)], []
+    if free < STATE_LOW_BYTES:
+        message = f"{room}; undelivered windows wait there while the broker is away"
+        return [], [_warning(loaded, "state_dir", message, fix)]
+    return [], []
+
+
+def _all_defaults(loaded: LoadedConfig) -> list[str]:
+    """An empty file is valid, but say which defaults it runs with."""
+    if loaded.lines:
+        return []
+    config = loaded.config
+    return [
+        "the file sets no key, so every default applies: camera.source "
+        f"{config.camera.source}, MQTT broker {config.mqtt.host}:{config.mqtt.port} without "
+        f"TLS, state directory {resolve_state_dir(None, {})} (hint: copy "
+        "firmware_config/edge.yaml, which lists every key with its default, and set at least "
+        "camera.source and mqtt.host)"
+    ]
 
 
 def _source(loaded: LoadedConfig) -> list[ConfigIssue]:

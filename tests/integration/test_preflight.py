@@ -3,6 +3,7 @@ by both, each problem at its YAML line with the key, exit status 2, no traceback
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -176,3 +177,96 @@ def test_password_without_tls_is_warned_once(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("warning:") == 1 and "mqtt.tls" in res.stderr
     assert "s3cret" not in res.stdout + res.stderr
+
+
+def _check(tmp_path: Path, body: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+    """`edge config check` in-process on ``body``: (warnings, errors) as printed."""
+    import io
+
+    from edge.cli import main
+
+    path = tmp_path / "edge.yaml"
+    path.write_text(body)
+    err = io.StringIO()
+    saved = {k: os.environ.pop(k) for k in ("STATE_DIRECTORY",) if k in os.environ}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["config", "check", str(path)])
+    finally:
+        for key in env or {}:
+            os.environ.pop(key, None)
+        os.environ.update(saved)
+    text = err.getvalue()
+    return (text, "") if code == 0 else ("", text)
+
+
+def test_missing_v4l2_device_is_a_warning_with_line_and_hint(tmp_path: Path) -> None:
+    """A v4l2 device that does not exist is accepted (it may be plugged in later) with a
+    warning naming the line, key, device and a hint."""
+    warnings, errors = _check(
+        tmp_path, f"state_dir: {tmp_path}/s\ncamera:\n  source: v4l2:/dev/video97\n"
+    )
+    assert errors == ""
+    assert "line 3: camera.source: V4L2 device /dev/video97 does not exist" in warnings
+    assert "hint: plug the camera in" in warnings
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_state_dir_that_is_a_file_is_an_error(tmp_path: Path, where: str) -> None:
+    """state_dir naming a file (or a folder below a file) is an error at its line: edge run
+    could not create its outbox there."""
+    (tmp_path / "afile").write_text("x")
+    state = tmp_path / "afile" if where == "file" else tmp_path / "afile" / "sub"
+    _, errors = _check(tmp_path, f"state_dir: {state}\n")
+    assert f"edge.yaml:1: state_dir: state directory {state}" in errors
+    assert "not a folder" in errors and "hint: point state_dir at a folder" in errors
+
+
+@pytest.mark.parametrize(("size", "kind"), [("1m", "error"), ("8m", "warning")])
+def test_full_state_disk_is_reported_with_its_free_space(
+    tmp_path: Path, size: str, kind: str
+) -> None:
+    """A state directory on a (real, mounted) file system with under 1 MiB free is an
+    error, under 64 MiB a warning; both give the free space and the fix."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True, text=True, timeout=10, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs (run as root, as CI does): {done.stderr}")
+    try:
+        if kind == "error":  # fill the file system to the last byte
+            with (mount / "filler").open("wb", buffering=0) as fh:
+                for block in (65536, 4096, 512, 1):
+                    with contextlib.suppress(OSError):
+                        while fh.write(b"\0" * block):
+                            pass
+        warnings, errors = _check(tmp_path, f"state_dir: {mount}/state\n")
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], timeout=10, check=False)
+    text = errors if kind == "error" else warnings
+    assert f"state_dir: state directory {mount}/state: " in text, (warnings, errors)
+    assert "free on its file system" in text and "free space there" in text
+    if kind == "error":
+        assert "the outbox needs at least 1.0 MiB" in errors
+
+
+def test_empty_file_says_which_defaults_it_runs_with(tmp_path: Path) -> None:
+    """An empty file is valid, with a warning naming the defaults it runs with (source,
+    broker, state directory) and where every key is documented."""
+    warnings, errors = _check(tmp_path, "")
+    assert errors == ""
+    assert "the file sets no key, so every default applies: camera.source picamera2, " in warnings
+    assert "MQTT broker localhost:1883 without TLS" in warnings
+    assert "firmware_config/edge.yaml" in warnings
+
+
+def test_uppercase_rtsp_and_bad_port_in_config_check(tmp_path: Path) -> None:
+    """`RTSP://` is accepted as `rtsp://` (schemes are case-insensitive); port 99999 is an
+    error at its line."""
+    state = f"state_dir: {tmp_path}/s\n"
+    _, errors = _check(tmp_path, state + "camera:\n  source: RTSP://cam:554/s\n")
+    assert errors == ""
+    _, errors = _check(tmp_path, state + "camera:\n  source: rtsp://cam:99999/s\n")
+    assert "edge.yaml:3: camera.source: RTSP URL 'rtsp://cam:99999/s': the port must be" in errors

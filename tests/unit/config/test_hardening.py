@@ -172,3 +172,12 @@ def test_redaction_keeps_the_rest_of_the_url() -> None:
     """Only the userinfo is masked, also when the password itself holds an '@'."""
     assert redact_secrets("rtsp://u:p@ss@cam:554/s?a=b@c") == "rtsp://***@cam:554/s?a=b@c"
     assert redact_secrets("rtsp://cam/stream") == "rtsp://cam/stream"
+
+
+def test_credentials_in_mqtt_host_are_refused_and_never_echoed() -> None:
+    """`mqtt.host: user:pass@broker` is refused with where the user name and password go;
+    the password appears nowhere in the message or hint."""
+    path, line, message, hint = _one_issue("mqtt:\n  host: bob:s3cret@broker.lan\n")
+    assert (path, line) == ("mqtt.host", 2)
+    assert "mqtt.username" in message and "mqtt.password_file" in message
+    assert "s3cret" not in message + hint
