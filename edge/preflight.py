@@ -24,7 +24,7 @@ from edge.inference.models import (
     load_model,
     read_manifest,
 )
-from edge.publish.connect import QOS2_REFUSED, MqttSetupError, load_credentials, tls_context
+from edge.publish.connect import QOS2_REASON, MqttSetupError, load_credentials, tls_context
 from edge.publish.diskfault import human_bytes
 from edge.service.state import resolve_state_dir
 
@@ -204,14 +204,14 @@ def _mqtt(
     issues: list[ConfigIssue] = []
     warnings: list[str] = []
     if mqtt.qos == 2:
-        issues.append(_issue(loaded, "mqtt.qos", QOS2_REFUSED, "write qos: 1"))
+        issues.append(_issue(loaded, "mqtt.qos", QOS2_REASON, "write qos: 1"))
     try:
         credentials = load_credentials(mqtt, env)
     except MqttSetupError as exc:
         key = "mqtt.password_file" if mqtt.password_file is not None else "mqtt.username"
         issues.append(_issue(loaded, key, str(exc), "fix the path or the file's permissions"))
     else:
-        if credentials.password is not None and not mqtt.tls.enabled:
+        if credentials.password is not None and not mqtt.tls.enabled and not _loopback(mqtt.host):
             warnings.append(
                 "mqtt: a password is set but mqtt.tls.enabled is false, so the password "
                 f"crosses the network to {mqtt.host}:{mqtt.port} in clear text; enable TLS "
@@ -228,6 +228,19 @@ def _mqtt(
         )
         issues.append(_issue(loaded, key, text, "fix the path or the file's permissions"))
     return issues, warnings
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` is this machine (localhost, 127.0.0.0/8, ::1): a password sent there
+    never crosses a network."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def checked_config(path: Path, env: Mapping[str, str]) -> tuple[LoadedConfig, Preflight]:

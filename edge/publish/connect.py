@@ -31,11 +31,13 @@ MAX_INFLIGHT = 20
 MAX_QUEUED_MESSAGES = 100
 
 
-QOS2_REFUSED = (
-    "mqtt.qos: 2 is not supported: exactly-once would need the packet ids of windows in flight "
+#: Why qos 2 is refused, without the key (the pre-flight puts it at the key path itself).
+QOS2_REASON = (
+    "2 is not supported: exactly-once would need the packet ids of windows in flight "
     "to survive a restart, which the MQTT client cannot restore, so it would quietly be "
     "at-least-once. Use qos: 1 (at-least-once; de-duplicate by seq, which is unique per window)"
 )
+QOS2_REFUSED = f"mqtt.qos: {QOS2_REASON}"
 
 
 class MqttSetupError(RuntimeError):

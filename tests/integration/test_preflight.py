@@ -173,10 +173,30 @@ def test_password_without_tls_is_warned_once(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
     res = _edge("config", "check", str(_write(
-        tmp_path, f"mqtt:\n  username: u\n  password_file: {secret}\n")))
+        tmp_path, f"mqtt:\n  host: broker.example\n  username: u\n  password_file: {secret}\n")))
     assert res.returncode == 0, res.stderr
     assert res.stderr.count("warning:") == 1 and "mqtt.tls" in res.stderr
     assert "s3cret" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.8.9.10", "::1", "'[::1]'"])
+def test_password_to_a_loopback_broker_is_not_warned(tmp_path: Path, host: str) -> None:
+    """A password to a broker on this machine (localhost, 127.0.0.0/8, ::1) never crosses a
+    network: no clear-text warning."""
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    body = f"state_dir: {tmp_path}/s\nmqtt:\n  host: {host}\n  username: u\n"
+    warnings, errors = _check(tmp_path, body + f"  password_file: {secret}\n")
+    assert errors == ""
+    assert "clear text" not in warnings
+
+
+def test_qos2_error_names_its_key_once(tmp_path: Path) -> None:
+    """`mqtt.qos: 2` is refused at its line with the key once (it read
+    'mqtt.qos: mqtt.qos: 2 is not supported')."""
+    _, errors = _check(tmp_path, f"state_dir: {tmp_path}/s\nmqtt:\n  qos: 2\n")
+    assert "edge.yaml:3: mqtt.qos: 2 is not supported" in errors
+    assert "mqtt.qos: mqtt.qos" not in errors
 
 
 def _check(tmp_path: Path, body: str, env: dict[str, str] | None = None) -> tuple[str, str]:
