@@ -38,7 +38,10 @@ class OpenCvCapture:
         else:
             self._cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not self._cap.isOpened():
-            raise CaptureError(f"cannot open {spec.redacted()}")
+            from edge.camera.diagnose import open_failure_cause
+
+            cause = open_failure_cause(spec, timeout_s)
+            raise CaptureError(f"cannot open {spec.redacted()}: {cause}")
         self._live = spec.kind != "file"
 
     @property
