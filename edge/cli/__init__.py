@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         "window summaries.",
     )
     parser.add_argument("--version", action="version", version=f"edge-emotion {__version__}")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_log_level(parser, default=None)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     run = verbs.add_parser("run", help="run the sensor service")
@@ -65,7 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
 
     _add_optional_verbs(verbs)
+    for sub in _leaf_parsers(parser):  # `edge run --log-level DEBUG ...` works too
+        _add_log_level(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=default,
+        help="log level (default: logging.level for run, WARNING for the other verbs)",
+    )
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every verb's parser (config check, not config), below ``parser``."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _leaf_parsers(sub) or [sub]
+    return found
 
 
 #: Verbs implemented in their own modules: (verb, module, help). Each module provides

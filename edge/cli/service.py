@@ -18,9 +18,12 @@ log = logging.getLogger("edge")
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.preflight import checked_config
 
+    if args.log_level:  # before the pre-flight, so its model loading logs at that level too
+        setup_logging(args.log_level)
     loaded, preflight = checked_config(args.config, os.environ)  # the same checks as config check
     config = loaded.config
-    setup_logging(args.log_level or config.logging.level)
+    if not args.log_level:
+        setup_logging(config.logging.level)
     for warning in preflight.warnings:
         log.warning("%s", warning)
     from edge.app import Service

@@ -8,6 +8,7 @@ difference stops the service with a message that names the file and the fix.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import sys
 import tomllib
@@ -19,6 +20,8 @@ import numpy as np
 
 from edge.inference.runtime import Interpreter, as_int, make_interpreter
 from edge.types import EXPRESSIONS
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(RuntimeError):
@@ -258,4 +261,8 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
                 f"{spec.path.name}: {what} quantization ({scale}, {zero}) differs from the "
                 f"manifest ({quant.scale}, {quant.zero_point})"
             )
+    log.debug(
+        "model %s (%s) loaded from %s: input %s %s, sha256 and tensors match the manifest",
+        spec.short_id, spec.kind, spec.path, list(spec.input_shape), spec.input_dtype,
+    )  # fmt: skip
     return interpreter
