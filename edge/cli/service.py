@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-from edge.cli.common import EXIT_OK, install_stop_handlers, setup_logging
+from edge.cli.common import EXIT_FAILURE, EXIT_OK, install_stop_handlers, setup_logging
 from edge.config import Config, load
 from edge.publish.message import OutboundMessage
 
@@ -61,4 +61,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     demo = Demo(echo=_PrintSink(), mqtt=bool(args.mqtt))
     result = Service(config, stop=stop, demo=demo).run()
     print(f"demo: {result.frames} frames analysed, {result.windows} windows", file=sys.stderr)
+    if result.undelivered:
+        print(
+            f"edge: {result.undelivered} of {result.windows} window(s) were not delivered to the "
+            f"broker at {config.mqtt.host}:{config.mqtt.port} (see the MQTT warnings above: is "
+            "a broker listening there?); the demo's outbox is temporary, so they are lost",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return EXIT_OK

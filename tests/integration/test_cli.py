@@ -107,3 +107,18 @@ def test_log_level_debug_adds_debug_lines(tmp_path: Path, argv: tuple[str, ...])
     assert any("Created TensorFlow Lite XNNPACK delegate" in line for line in debug), debug
     assert any("model blazeface_full_range@" in line for line in debug), debug
     assert " DEBUG " not in edge("detect", image).stderr
+
+
+def test_demo_with_unreachable_broker_fails() -> None:
+    """`edge demo --mqtt` to a port where no broker listens does not exit 0 after discarding
+    every window: exit 1 with how many windows were lost and where they should have gone."""
+    import socket
+
+    with socket.socket() as probe:  # a free port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    res = edge("demo", "--window-s", "6", "--mqtt", f"127.0.0.1:{port}")
+    assert res.returncode == 1, res.stderr
+    printed = [line for line in res.stdout.splitlines() if line.strip()]
+    assert f"{len(printed)} of {len(printed)} window(s) were not delivered" in res.stderr
+    assert f"broker at 127.0.0.1:{port}" in res.stderr
