@@ -58,8 +58,17 @@ fi
 
 if [ "$TEST" -eq 1 ]; then
   # Home Assistant for tests/integration/test_ha_real.py, in its own venv outside the
-  # checkout (idempotent: a second run with the same pins does nothing).
-  run "${SUDO[@]}" bash scripts/ha-venv.sh
+  # checkout (idempotent: a second run with the same pins does nothing). It needs Python 3.13
+  # (pyenv's, found from the caller's HOME: sudo would look in root's); Debian 12 has 3.11,
+  # so without it the rest is still set up and only that test fails, saying why.
+  ha_python="${EDGE_HA_PYTHON:-$HOME/.pyenv/versions/3.13.0/bin/python3}"
+  if [ -x "$ha_python" ]; then
+    run "${SUDO[@]}" env EDGE_HA_PYTHON="$ha_python" bash scripts/ha-venv.sh
+  else
+    echo "dev-setup: no Python 3.13 at $ha_python (pyenv install 3.13.0, or set" \
+      "EDGE_HA_PYTHON): the Home Assistant venv is skipped, so tests/integration/test_ha_real.py" \
+      "fails until scripts/ha-venv.sh has run" >&2
+  fi
 fi
 
 run python3 -m venv .venv
