@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -75,6 +75,9 @@ class RunResult:
     windows: int
     last_seq: int
     source_ended: bool
+    #: Windows still in the outbox after MQTT's last delivery attempt (``edge run`` sends
+    #: them after the next start; ``edge demo``'s outbox is temporary, so they are lost).
+    undelivered: int = 0
 
 
 def sample_video() -> Path:
@@ -117,6 +120,15 @@ def open_outbox(config: Config, state: Path, stack: ExitStack) -> Outbox:
     return outbox
 
 
+def undelivered_at_close(outbox: Outbox, stack: ExitStack) -> list[int]:
+    """A list that receives the outbox's stored windows when ``stack`` unwinds to this point:
+    after MQTT's last delivery attempt (entered later, closed earlier), before the outbox
+    closes."""
+    left: list[int] = []
+    stack.callback(lambda: left.append(outbox.stored))
+    return left
+
+
 class Service:
     """``edge run`` (and ``edge demo``): ordered start, reverse stop, one ExitStack."""
 
@@ -152,6 +164,7 @@ class Service:
                 state = state_dir(config, self._env)
             stack.enter_context(exclusive_state_dir(state))
             outbox = open_outbox(config, state, stack)
+            left = undelivered_at_close(outbox, stack)
             transports: list[Transport] = [demo.echo] if demo is not None else []
             publisher, switch = self._start_mqtt(stack, state, outbox, workers)
             if publisher is not None:
@@ -205,7 +218,8 @@ class Service:
                 stats.dropped,
                 pipeline.windows,
             )
-            return RunResult(pipeline.frames, windows.windows, windows.last_seq, ended)
+            result = RunResult(pipeline.frames, windows.windows, windows.last_seq, ended)
+        return replace(result, undelivered=sum(left))
 
     def _wait_first_attempt(self, source: LatestFrameSource, read_timeout_s: float) -> None:
         """Until the camera delivered or its first open attempt failed, bounded, stoppable."""

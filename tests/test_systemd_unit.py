@@ -131,8 +131,9 @@ def test_unit_files_identity_and_credentials() -> None:
 
 
 def test_unit_device_policy_allows_the_camera_stack_only() -> None:
-    """libcamera devices are allowed explicitly, plus read access to /dev/vchiq for
-    vcgencmd's throttling flags; PrivateDevices=yes (breaks libcamera) is absent."""
+    """libcamera devices are allowed explicitly, plus read-write access to /dev/vchiq for
+    vcgencmd's throttling flags (vcgencmd opens it O_RDWR: a read-only allowance makes the
+    open fail under DevicePolicy=closed); PrivateDevices=yes (breaks libcamera) is absent."""
     service = _directives(UNIT.read_text())["Service"]
     assert _values(service, "DevicePolicy") == ["closed"]
     allowed = {tuple(value.split()) for value in _values(service, "DeviceAllow")}
@@ -140,7 +141,7 @@ def test_unit_device_policy_allows_the_camera_stack_only() -> None:
         ("char-video4linux", "rw"),
         ("char-media", "rw"),
         ("char-dma_heap", "rw"),
-        ("/dev/vchiq", "r"),
+        ("/dev/vchiq", "rw"),
     }
     assert _values(service, "PrivateDevices") in ([], ["no"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,8 @@ import numpy as np
 from edge.camera.base import CaptureError
 from edge.config.source import SourceSpec
 from edge.types import ImageArray
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
@@ -38,8 +41,17 @@ class OpenCvCapture:
         else:
             self._cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, params)
         if not self._cap.isOpened():
-            raise CaptureError(f"cannot open {spec.redacted()}")
+            from edge.camera.diagnose import open_failure_cause
+
+            cause = open_failure_cause(spec, timeout_s)
+            raise CaptureError(f"cannot open {spec.redacted()}: {cause}")
         self._live = spec.kind != "file"
+        log.debug(
+            "opened %s with OpenCV %s: %dx%d at %.3g fps",
+            spec.redacted(), self._cap.getBackendName(),
+            int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), self._cap.get(cv2.CAP_PROP_FPS),
+        )  # fmt: skip
 
     @property
     def file_fps(self) -> float:

@@ -17,6 +17,7 @@ from edge import __version__
 from edge.cli.common import EXIT_FAILURE, EXIT_USAGE, UsageError
 from edge.cli.config_check import cmd_config_check
 from edge.cli.detect import cmd_detect
+from edge.cli.flags import FlagParser, broker, config_number
 from edge.cli.service import cmd_demo, cmd_run
 from edge.config import ConfigError
 from edge.config.source import redact_secrets
@@ -25,13 +26,13 @@ from edge.config.source import redact_secrets
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = FlagParser(
         prog="edge",
         description="On-device facial-expression estimates, published as anonymous MQTT "
         "window summaries.",
     )
     parser.add_argument("--version", action="version", version=f"edge-emotion {__version__}")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_log_level(parser, default=None)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     run = verbs.add_parser("run", help="run the sensor service")
@@ -45,10 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_config_check)
 
     demo = verbs.add_parser("demo", help="run the pipeline on the bundled sample clip")
-    demo.add_argument("--mqtt", metavar="HOST[:PORT]", help="also publish to this broker")
+    demo.add_argument(
+        "--mqtt", metavar="HOST[:PORT]", type=broker, help="also publish to this broker"
+    )
     demo.add_argument("--config", "-c", type=Path, help="start from this config")
     demo.add_argument("--source", help="another camera.source instead of the sample")
-    demo.add_argument("--window-s", type=float, default=4.0, help="window length (default 4)")
+    demo.add_argument(
+        "--window-s",
+        type=config_number("aggregation.window_s"),
+        default=4.0,
+        help="window length in seconds, 1 to 86400 (default 4)",
+    )
     demo.set_defaults(func=cmd_demo)
 
     detect = verbs.add_parser("detect", help="faces and expression estimates in images (JSON)")
@@ -57,7 +65,28 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
 
     _add_optional_verbs(verbs)
+    for sub in _leaf_parsers(parser):  # `edge run --log-level DEBUG ...` works too
+        _add_log_level(sub, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_log_level(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default=default,
+        help="log level (default: logging.level for run, WARNING for the other verbs)",
+    )
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every verb's parser (config check, not config), below ``parser``."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += _leaf_parsers(sub) or [sub]
+    return found
 
 
 #: Verbs implemented in their own modules: (verb, module, help). Each module provides

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from edge.cli.common import EXIT_OK
+from edge.cli.common import EXIT_OK, setup_logging
 from edge.config import Config, device_id
 from edge.config.source import redact_secrets
 
@@ -15,6 +15,7 @@ from edge.config.source import redact_secrets
 def cmd_config_check(args: argparse.Namespace) -> int:
     from edge.preflight import checked_config
 
+    setup_logging(args.log_level or "WARNING")
     loaded, result = checked_config(args.path, os.environ)
     config = loaded.config
     for warning in result.warnings:

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-from edge.cli.common import EXIT_OK, UsageError, install_stop_handlers, setup_logging
+from edge.cli.common import EXIT_FAILURE, EXIT_OK, install_stop_handlers, setup_logging
 from edge.config import Config, load
 from edge.publish.message import OutboundMessage
 
@@ -18,9 +18,12 @@ log = logging.getLogger("edge")
 def cmd_run(args: argparse.Namespace) -> int:
     from edge.preflight import checked_config
 
+    if args.log_level:  # before the pre-flight, so its model loading logs at that level too
+        setup_logging(args.log_level)
     loaded, preflight = checked_config(args.config, os.environ)  # the same checks as config check
     config = loaded.config
-    setup_logging(args.log_level or config.logging.level)
+    if not args.log_level:
+        setup_logging(config.logging.level)
     for warning in preflight.warnings:
         log.warning("%s", warning)
     from edge.app import Service
@@ -38,34 +41,32 @@ class _PrintSink:
         print(message.payload.decode(), flush=True)
 
 
-def _parse_broker(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--mqtt {value!r}: expected HOST or HOST:PORT, e.g. localhost:1883")
-    return host, int(port)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or "WARNING")
     from edge.app import Demo, Service, sample_video
+    from edge.cli.flags import config_with_flags
 
     base = load(args.config) if args.config else Config()
-    mqtt = base.mqtt
+    flags: dict[str, tuple[str, object]] = {
+        "camera.source": ("--source", args.source or f"file:{sample_video()}"),
+        "camera.loop": ("--source", False),
+        "aggregation.window_s": ("--window-s", args.window_s),
+    }
     if args.mqtt:
-        host, port = _parse_broker(args.mqtt)
-        mqtt = mqtt.model_copy(update={"host": host, "port": port})
-    source = args.source or f"file:{sample_video()}"
-    config = Config.model_validate(
-        {
-            **base.model_dump(),
-            "camera": {**base.camera.model_dump(), "source": source, "loop": False},
-            "aggregation": {"window_s": args.window_s},
-            "mqtt": mqtt.model_dump(),
-        }
-    )
+        flags["mqtt.host"] = ("--mqtt", args.mqtt[0])
+        flags["mqtt.port"] = ("--mqtt", args.mqtt[1])
+    config = config_with_flags(base, flags)
     stop = threading.Event()
     install_stop_handlers(stop)
     demo = Demo(echo=_PrintSink(), mqtt=bool(args.mqtt))
     result = Service(config, stop=stop, demo=demo).run()
     print(f"demo: {result.frames} frames analysed, {result.windows} windows", file=sys.stderr)
+    if result.undelivered:
+        print(
+            f"edge: {result.undelivered} of {result.windows} window(s) were not delivered to the "
+            f"broker at {config.mqtt.host}:{config.mqtt.port} (see the MQTT warnings above: is "
+            "a broker listening there?); the demo's outbox is temporary, so they are lost",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return EXIT_OK

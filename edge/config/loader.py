@@ -231,7 +231,13 @@ def parse_document(text: str, file: str = "<config>") -> LoadedConfig:
             loc = tuple(x for x in err["loc"] if isinstance(x, str | int))
             path = ".".join(str(x) for x in loc)
             message = redact_secrets(str(err["msg"]).removeprefix("Value error, "))
-            if err["type"] == "extra_forbidden":
+            if err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+                message = "expected a section of sub-keys, not a single value"  # no class name
+                shown = err.get("input")
+                if isinstance(shown, str | int | float | bool):
+                    shown = redact_secrets(shown)[:200] if isinstance(shown, str) else shown
+                    message = f"{message} (got {shown!r})"
+            elif err["type"] == "extra_forbidden":
                 message = f"unknown key {redact_secrets(str(loc[-1]))!r}" if loc else "unknown key"
             elif isinstance(err.get("input"), str | int | float | bool):
                 shown = err["input"]
@@ -252,10 +258,32 @@ def _hint(error_type: str, err: Any, message: str) -> str:
         if isinstance(given, bool):
             return "write a number here, not true/false"
         if isinstance(given, str):
-            return f"write the number without quotes (e.g. {given.strip() or 1})"
+            return _text_number_hint(given, err, whole=error_type == "int_type")
     if error_type == "bool_type" and isinstance(given, str):
         return "write true or false, without quotes"
     return hint_for(error_type, message)
+
+
+def _text_number_hint(given: str, err: Any, whole: bool) -> str:
+    """A quoted number (``"15"``) gets "without quotes"; a word (``fast``) is no number at
+    all, and gets an example: the key's default where it has a number, else 1."""
+    try:
+        float(given.strip())
+    except ValueError:
+        example = _default_at(tuple(err["loc"]))
+        if not isinstance(example, int | float) or isinstance(example, bool):
+            example = 1
+        kind = "a whole number" if whole else "a number"
+        return f"the value is not a number: write {kind} such as {example:g}"
+    return f"write the number without quotes (e.g. {given.strip()})"
+
+
+def _default_at(loc: tuple[Any, ...]) -> Any:
+    """The default value of the key at ``loc`` (None where there is none)."""
+    value: Any = Config()
+    for part in loc:
+        value = getattr(value, part, None) if isinstance(part, str) else None
+    return value
 
 
 def load(path: str | Path) -> Config:

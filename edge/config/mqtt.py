@@ -125,6 +125,12 @@ class MqttConfig(Strict):
     @field_validator("host")
     @classmethod
     def _host_shape(cls, value: str) -> str:
+        if "@" in value:  # user:password@host: never repeat the value, it holds a password
+            raise ValueError(
+                "mqtt.host holds a user name (and perhaps a password) before '@'; write only "
+                "the host here, the user name in mqtt.username and the password in the file "
+                "mqtt.password_file"
+            )
         if not _HOST_RE.match(value):
             raise ValueError(
                 f"{value!r} is not a host name or IP address (no scheme or port: use mqtt.port)"

@@ -44,10 +44,19 @@ def parse_source(source: str) -> SourceSpec:
         if not (target.isdigit() or target.startswith("/dev/")):
             raise ValueError(f"v4l2 source {text!r} must name /dev/videoN or an index; {_HINT}")
         return SourceSpec("v4l2", target)
-    if text.startswith(("rtsp://", "rtsps://")):
+    if text.lower().startswith(("rtsp://", "rtsps://")):  # schemes are case-insensitive
+        scheme, rest = text.split("://", 1)
+        text = f"{scheme.lower()}://{rest}"
         parts = urlsplit(text)
+        shown = SourceSpec("rtsp", text).redacted()
         if not parts.hostname:
-            raise ValueError(f"RTSP URL {SourceSpec('rtsp', text).redacted()!r} has no host")
+            raise ValueError(f"RTSP URL {shown!r} has no host")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"RTSP URL {shown!r}: the port must be a number from 1 to 65535")
         return SourceSpec("rtsp", text)
     if text.startswith("file:"):
         target = text.removeprefix("file:")
@@ -61,10 +70,12 @@ def parse_source(source: str) -> SourceSpec:
 
 #: ``scheme://user:password@`` (or ``scheme://user@``) anywhere in a text.
 _USERINFO_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s'\"]+@")
+#: ``user:password@host`` without a scheme (e.g. written into mqtt.host).
+_BARE_USERINFO_RE = re.compile(r"(?<![\w/.:@-])[^\s/'\"@:]+:[^\s/'\"@]+@(?=[\w\[])")
 
 
 def redact_secrets(text: str) -> str:
     """``text`` with the user name and password of every URL in it masked
     (``rtsp://user:pass@cam/1`` -> ``rtsp://***@cam/1``): for every output a person or a log
     collector may read (config check, privacy report, bench, errors, logs)."""
-    return _USERINFO_RE.sub(r"\1***@", text)
+    return _BARE_USERINFO_RE.sub("***@", _USERINFO_RE.sub(r"\1***@", text))

@@ -40,12 +40,8 @@ class ExpressionClassifier:
     def __init__(
         self, spec: ModelSpec, *, threads: int, margin: float, flip_tta: bool = False
     ) -> None:
-        if spec.labels != EXPRESSIONS:
-            raise ValueError(
-                f"{spec.model_id}: labels {spec.labels} differ from the expected {EXPRESSIONS}"
-            )
         self.spec = spec
-        self._interpreter = load_model(spec, threads)
+        self._interpreter = load_model(spec, threads)  # checks labels and output shape too
         self._size = spec.input_shape[1]
         self._margin = margin
         self._input_index = as_int(self._interpreter.get_input_details()[0]["index"])

@@ -166,9 +166,7 @@ class FaceDetector:
         # is read right after its invoke and never held across the next one
         self._boxes_view = self._interpreter.tensor(self._boxes_index)
         self._scores_view = self._interpreter.tensor(self._scores_index)
-        n = len(self._anchors)
-        if as_int(outputs[0]["shape"][1]) != n:
-            raise ValueError(f"{spec.path.name}: {outputs[0]['shape'][1]} outputs, {n} anchors")
+        # load_model checked one anchor per output row
         clip = float(spec.extra.get("score_clip", 100.0))
         # sigmoid(raw) > threshold  <=>  raw > logit(threshold): compare raw scores directly
         self._raw_threshold = float(np.log(score_threshold / (1.0 - score_threshold)))

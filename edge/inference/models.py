@@ -8,6 +8,8 @@ difference stops the service with a message that names the file and the fix.
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -17,10 +19,18 @@ from typing import Any
 import numpy as np
 
 from edge.inference.runtime import Interpreter, as_int, make_interpreter
+from edge.types import EXPRESSIONS
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(RuntimeError):
-    """A model file or the manifest is missing, corrupt, or does not match."""
+    """A model file or the manifest is missing, corrupt, or does not match; ``restore`` is
+    True when the fix is to restore the file (reinstall, or rebuild in a checkout)."""
+
+    def __init__(self, message: str, *, restore: bool = False) -> None:
+        super().__init__(message)
+        self.restore = restore
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +165,15 @@ def _read_verified(spec: ModelSpec) -> bytes:
     except FileNotFoundError:
         raise ModelError(
             f"model file missing: {spec.path} (model {spec.model_id}); "
-            "rebuild it with `python models/build.py` or reinstall the package"
+            "rebuild it with `python models/build.py` or reinstall the package",
+            restore=True,
         ) from None
     digest = hashlib.sha256(content).hexdigest()
     if digest != spec.sha256:
         raise ModelError(
             f"model file {spec.path} has sha256 {digest}, the manifest expects {spec.sha256}: "
-            "the file is corrupt or was replaced; rebuild it with `python models/build.py`"
+            "the file is corrupt or was replaced; rebuild it with `python models/build.py`",
+            restore=True,
         )
     return content
 
@@ -170,6 +182,44 @@ def _check_tensor(spec: ModelSpec, what: str, detail: dict[str, Any], dtype: str
     got = np.dtype(detail["dtype"]).name
     if got != dtype:
         raise ModelError(f"{spec.path.name}: {what} dtype is {got}, manifest says {dtype}")
+
+
+def _check_outputs(spec: ModelSpec, shapes: list[tuple[int, ...]]) -> None:
+    """The file's output shapes against what the manifest says and what the code reads: the
+    manifest's ``outputs`` (detectors), one anchor per output row (detectors), and one
+    probability per label in the expected order (classifiers)."""
+    declared = spec.extra.get("outputs")
+    if isinstance(declared, dict):
+        want = sorted(tuple(int(x) for x in shape) for shape in declared.values())
+        if sorted(shapes) != want:
+            raise ModelError(
+                f"{spec.path.name} (model {spec.model_id}): output shapes {sorted(shapes)} "
+                f"differ from the manifest's outputs {want}"
+            )
+    anchors = spec.extra.get("anchors")
+    if spec.kind == "detector" and isinstance(anchors, dict):
+        size = spec.input_shape[1]
+        count = sum(
+            int(per) * math.ceil(size / int(stride)) ** 2
+            for stride, per in zip(anchors["strides"], anchors["per_cell"], strict=True)
+        )
+        rows = {shape[1] for shape in shapes if len(shape) > 1}
+        if rows != {count}:
+            raise ModelError(
+                f"{spec.path.name} (model {spec.model_id}): outputs have {sorted(rows)} rows, "
+                f"the manifest's anchors make {count}"
+            )
+    if spec.kind == "classifier":
+        if spec.labels != EXPRESSIONS:
+            raise ModelError(
+                f"manifest entry {spec.model_id!r}: labels {list(spec.labels)} differ from the "
+                f"expected {list(EXPRESSIONS)}"
+            )
+        if [shape[-1] for shape in shapes] != [len(spec.labels)]:
+            raise ModelError(
+                f"{spec.path.name} (model {spec.model_id}): output shapes {shapes}, the "
+                f"manifest lists {len(spec.labels)} labels"
+            )
 
 
 def load_model(spec: ModelSpec, threads: int) -> Interpreter:
@@ -181,7 +231,8 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
         raise ModelError(
             f"model file {spec.path} (model {spec.model_id}) matches the manifest's sha256 but "
             f"the runtime cannot load it ({str(exc).strip()[:160]}); the manifest entry is "
-            "wrong for this file: rebuild both with `python models/build.py`"
+            "wrong for this file: rebuild both with `python models/build.py`",
+            restore=True,
         ) from None
     inp = interpreter.get_input_details()[0]
     shape = tuple(as_int(x) for x in inp["shape"])
@@ -190,6 +241,14 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
     _check_tensor(spec, "input", inp, spec.input_dtype)
     for out in interpreter.get_output_details():
         _check_tensor(spec, "output", out, spec.output_dtype)
+    _check_outputs(
+        spec, [tuple(as_int(x) for x in d["shape"]) for d in interpreter.get_output_details()]
+    )
+    if np.dtype(spec.input_dtype).kind != "f" and spec.input_quant is None:
+        raise ModelError(
+            f"manifest entry {spec.model_id!r}: integer input ({spec.input_dtype}) needs "
+            "input_quant = { scale = ..., zero_point = ... }"
+        )
     for what, detail, quant in (
         ("input", inp, spec.input_quant),
         ("output", interpreter.get_output_details()[0], spec.output_quant),
@@ -202,4 +261,8 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
                 f"{spec.path.name}: {what} quantization ({scale}, {zero}) differs from the "
                 f"manifest ({quant.scale}, {quant.zero_point})"
             )
+    log.debug(
+        "model %s (%s) loaded from %s: input %s %s, sha256 and tensors match the manifest",
+        spec.short_id, spec.kind, spec.path, list(spec.input_shape), spec.input_dtype,
+    )  # fmt: skip
     return interpreter

@@ -44,7 +44,7 @@ def input_lut(spec: ModelSpec) -> np.ndarray:
     if dtype.kind == "f":
         return values.astype(dtype)
     if spec.input_quant is None:
-        raise ValueError(f"{spec.model_id}: integer input needs input_quant in the manifest")
+        raise ModelError(f"{spec.model_id}: integer input needs input_quant in the manifest")
     info = np.iinfo(dtype)
     quantized = np.round(values / spec.input_quant.scale) + spec.input_quant.zero_point
     return np.clip(quantized, info.min, info.max).astype(dtype)

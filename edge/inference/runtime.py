@@ -6,12 +6,20 @@ Imports happen when an interpreter is built, never at import time of this module
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 _CANDIDATES: tuple[tuple[str, str], ...] = (
     ("ai_edge_litert.interpreter", "ai-edge-litert"),
@@ -59,10 +67,48 @@ def _interpreter_class() -> tuple[Any, str]:
 
 def make_interpreter(model_content: bytes, threads: int) -> Interpreter:
     """Build and allocate an interpreter for the model bytes, using ``threads`` CPU threads."""
-    cls, _name = _interpreter_class()
-    interpreter: Interpreter = cls(model_content=model_content, num_threads=threads)
-    interpreter.allocate_tensors()
+    cls, name = _interpreter_class()
+    start = time.perf_counter()
+    with _native_stderr_to_log():
+        interpreter: Interpreter = cls(model_content=model_content, num_threads=threads)
+        interpreter.allocate_tensors()
+    log.debug(
+        "%s interpreter built: %d bytes, %d thread(s), %.1f ms",
+        name, len(model_content), threads, (time.perf_counter() - start) * 1000,
+    )  # fmt: skip
     return interpreter
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Route what the native runtime prints to file descriptor 2 while it builds an
+    interpreter: its ``INFO:`` lines (``Created TensorFlow Lite XNNPACK delegate for CPU.``,
+    once per process) become DEBUG log records, anything else is written back to stderr.
+
+    The runtime logs through TFLite's MinimalLogger straight to fd 2; LiteRT has no Python
+    switch for its level, and neither ``TF_CPP_MIN_LOG_LEVEL`` nor the interpreter's options
+    silence it (ai-edge-litert 2.3.0), so the descriptor is redirected for this short call."""
+    with contextlib.ExitStack() as stack:
+        try:
+            capture = stack.enter_context(tempfile.TemporaryFile())
+        except OSError:  # no room for a capture file: let the runtime print as it likes
+            yield
+            return
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+    for line in text.splitlines(keepends=True):
+        if line.startswith("INFO: "):
+            log.debug("runtime: %s", line.removeprefix("INFO: ").rstrip())
+        else:
+            sys.stderr.write(line)
 
 
 def as_int(value: Any) -> int:

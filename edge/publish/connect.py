@@ -31,11 +31,13 @@ MAX_INFLIGHT = 20
 MAX_QUEUED_MESSAGES = 100
 
 
-QOS2_REFUSED = (
-    "mqtt.qos: 2 is not supported: exactly-once would need the packet ids of windows in flight "
+#: Why qos 2 is refused, without the key (the pre-flight puts it at the key path itself).
+QOS2_REASON = (
+    "2 is not supported: exactly-once would need the packet ids of windows in flight "
     "to survive a restart, which the MQTT client cannot restore, so it would quietly be "
     "at-least-once. Use qos: 1 (at-least-once; de-duplicate by seq, which is unique per window)"
 )
+QOS2_REFUSED = f"mqtt.qos: {QOS2_REASON}"
 
 
 class MqttSetupError(RuntimeError):
@@ -186,7 +188,7 @@ def describe_connect_error(exc: BaseException, config: MqttConfig) -> str:
     if isinstance(exc, ssl.SSLError):
         return (
             f"TLS handshake with {where} failed ({exc.reason or exc}); check mqtt.tls.* and "
-            "mqtt.port"
+            f"mqtt.port{_listener_hint(exc, config)}"
         )
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve {config.host} ({exc.strerror}); check mqtt.host and DNS"
@@ -195,8 +197,31 @@ def describe_connect_error(exc: BaseException, config: MqttConfig) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return f"{where} refused the connection (no broker listening); check mqtt.host/port"
     if isinstance(exc, OSError):
-        return f"cannot reach {where} ({exc.strerror or exc})"
+        return f"cannot reach {where} ({exc.strerror or exc}){_listener_hint(exc, config)}"
     return f"cannot connect to {where} ({type(exc).__name__}: {exc})"
+
+
+#: What a TLS handshake meets at a plain MQTT port (and plain MQTT at a TLS port): the
+#: peer reads garbage and drops the connection.
+_DROPPED_HANDSHAKE = frozenset(
+    {"WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"}
+)
+
+
+def _listener_hint(exc: BaseException, config: MqttConfig) -> str:
+    """For a connection the broker dropped at once: whether TLS and the port's listener
+    disagree (the usual cause of 'Connection reset by peer' here)."""
+    dropped = isinstance(
+        exc, ConnectionResetError | BrokenPipeError | ssl.SSLEOFError | ssl.SSLZeroReturnError
+    ) or (isinstance(exc, ssl.SSLError) and exc.reason in _DROPPED_HANDSHAKE)
+    if not dropped:
+        return ""
+    if config.tls.enabled:
+        return (
+            f"; mqtt.tls is enabled: is port {config.port} a TLS listener? (a plain MQTT port, "
+            "usually 1883, drops a TLS handshake; TLS listeners are usually on 8883)"
+        )
+    return f"; if port {config.port} is a TLS listener (usually 8883), enable mqtt.tls"
 
 
 def describe_no_connack(config: MqttConfig) -> str:

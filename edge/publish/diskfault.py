@@ -59,6 +59,23 @@ def is_disk_full(exc: BaseException, free: int | None) -> bool:
     return free is not None and free < NEARLY_FULL_BYTES
 
 
+def _sqlite_files(path: Path) -> list[Path]:
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def present_files(path: Path) -> set[Path]:
+    """Which of the database ``path`` and its ``-wal``/``-shm`` files exist now."""
+    return {file for file in _sqlite_files(path) if file.exists()}
+
+
+def remove_new_files(path: Path, before: set[Path]) -> None:
+    """Remove the database files a failed open created (on a full disk SQLite leaves empty
+    ``outbox.db``, ``-wal`` and ``-shm`` behind); files that existed before are kept."""
+    for file in _sqlite_files(path):
+        if file not in before:
+            file.unlink(missing_ok=True)
+
+
 def is_damaged(exc: BaseException) -> bool:
     return error_code(exc).split("_")[0:2] in (["SQLITE", "CORRUPT"], ["SQLITE", "NOTADB"])
 

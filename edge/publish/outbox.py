@@ -78,6 +78,7 @@ class Outbox:
         self._limits = limits
         self._clock = clock
         self._lock = threading.Lock()
+        before = diskfault.present_files(path)
         try:
             self._db = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=10.0
@@ -90,7 +91,9 @@ class Outbox:
         except sqlite3.Error as exc:
             with contextlib.suppress(Exception):
                 self._db.close()
-            raise OutboxError(diskfault.startup_error(exc, path)) from None
+            message = diskfault.startup_error(exc, path)
+            diskfault.remove_new_files(path, before)  # a failed start leaves nothing behind
+            raise OutboxError(message) from None
         self._reserved = self._last
         self._memory: deque[OutboundMessage] = deque()
         self._memory_bytes = 0

@@ -53,6 +53,7 @@ def exclusive_state_dir(path: Path) -> Iterator[Path]:
     lock behind.
     """
     lock_path = path / LOCK_NAME
+    created = not lock_path.exists()
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -70,6 +71,8 @@ def exclusive_state_dir(path: Path) -> Iterator[Path]:
             import shutil
 
             free = shutil.disk_usage(path).free
+            if created:  # "nothing in it was changed": not even an empty lock file
+                lock_path.unlink(missing_ok=True)
             raise StateDirError(
                 f"state directory {path} cannot be written ({exc.strerror}; {free} bytes free): "
                 "free space on that file system, or point state_dir (or STATE_DIRECTORY) at a "

@@ -108,7 +108,7 @@ def test_bench_publishes_to_broker(broker: Broker) -> None:
     [
         (("--mqtt", "localhost:notaport"), "HOST:PORT"),
         (("--source", "file:/nonexistent/clip.mp4"), "does not exist"),
-        (("--frames", "0"), "--frames must be >= 1"),
+        (("--frames", "0"), "--frames: 0 is out of range; accepted: a whole number >= 1"),
     ],
 )
 def test_bench_bad_flags_exit_2(args: tuple[str, ...], message: str) -> None:

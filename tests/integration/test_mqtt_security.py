@@ -192,3 +192,19 @@ def test_missing_tls_file_stops_start_with_the_key(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=60, env=env)
     assert res.returncode == 2, res.stderr
     assert ":4: mqtt.tls.ca_file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_tls_against_a_plain_port_asks_if_the_port_is_a_tls_listener(
+    broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """mqtt.tls enabled against a plain MQTT listener: the broker drops the handshake
+    ('Connection reset by peer'); the logged error asks whether that port is a TLS
+    listener instead of leaving only the reset."""
+    publisher = _publisher(tmp_path, host=broker.host, port=broker.port, tls={"enabled": True})
+    with caplog.at_level(logging.INFO, logger="edge.publish.mqtt"), publisher:
+        deadline = time.monotonic() + 15
+        while not _records(caplog, "TLS listener") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not publisher.connected
+    [record] = _records(caplog, "TLS listener")[:1]
+    assert f"mqtt.tls is enabled: is port {broker.port} a TLS listener?" in record.getMessage()

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.cli.flags import broker, config_number, number
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
@@ -23,18 +25,30 @@ BENCH_TOPIC_PREFIX = "edge-bench"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the `edge bench` flags on ``parser``."""
     parser.add_argument("--source", help="any camera.source (default: the bundled sample clip)")
-    parser.add_argument("--frames", type=int, default=200, help="timed frames (default 200)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed frames first (default 10)")
-    parser.add_argument("--threads", type=int, help="detector threads (default: the config's)")
+    parser.add_argument(
+        "--frames", type=number(int, ge=1), default=200, help="timed frames (default 200)"
+    )
+    parser.add_argument(
+        "--warmup", type=number(int, ge=0), default=10, help="untimed frames first (default 10)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=config_number("detector.threads"),
+        help="detector threads, 1 to 8 (default: the config's)",
+    )
     parser.add_argument(
         "--config", "-c", type=Path, help="start from this edge.yaml (models, tiles, ...)"
     )
     parser.add_argument(
-        "--window-s", type=float, default=1.0, help="window length, so windows close (default 1)"
+        "--window-s",
+        type=config_number("aggregation.window_s"),
+        default=1.0,
+        help="window length, so windows close (default 1)",
     )
     parser.add_argument(
         "--mqtt",
         metavar="HOST[:PORT]",
+        type=broker,
         help=f"also publish windows to this broker, under {BENCH_TOPIC_PREFIX}/...",
     )
     parser.add_argument(
@@ -52,59 +66,43 @@ def _fail(message: str, code: int = EXIT_INVALID) -> int:
     return code
 
 
-def _broker(value: str) -> tuple[str, int] | None:
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        return value, 1883
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return host, int(port)
-
-
 def _config(args: argparse.Namespace) -> Any:
     from edge.app import sample_video
+    from edge.cli.flags import config_with_flags
     from edge.config import Config, load
 
     base = load(args.config) if args.config else Config()
-    doc = base.model_dump()
-    doc["camera"]["source"] = args.source or f"file:{sample_video()}"
-    doc["camera"]["loop"] = False
+    flags: dict[str, tuple[str, object]] = {
+        "camera.source": ("--source", args.source or f"file:{sample_video()}"),
+        "camera.loop": ("--source", False),
+        "aggregation.window_s": ("--window-s", args.window_s),
+        "mqtt.topic_prefix": ("topic prefix", BENCH_TOPIC_PREFIX),
+    }
     if args.threads is not None:
-        doc["detector"]["threads"] = args.threads
-    doc["aggregation"]["window_s"] = args.window_s
-    doc["mqtt"]["topic_prefix"] = BENCH_TOPIC_PREFIX
-    return Config.model_validate(doc)
+        flags["detector.threads"] = ("--threads", args.threads)
+    return config_with_flags(base, flags)
 
 
 def run(args: argparse.Namespace) -> int:
     """Benchmark the pipeline; print Markdown or JSON."""
-    if args.frames < 1 or args.warmup < 0:
-        return _fail("--frames must be >= 1 and --warmup >= 0")
-    broker = _broker(args.mqtt) if args.mqtt else None
-    if args.mqtt and broker is None:
-        return _fail(f"--mqtt {args.mqtt!r}: expected HOST or HOST:PORT, e.g. localhost:1883")
     import json
-
-    from pydantic import ValidationError
 
     from edge.camera import CaptureError
     from edge.tools.bench.report import to_markdown
     from edge.tools.bench.runner import NullSink, run_bench
 
-    try:
-        config = _config(args)
-    except ValidationError as exc:
-        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _fail(f"invalid setting ({errors})")
+    config = _config(args)  # a value the config refuses: UsageError, exit 2
     sinks: list[Any] = [NullSink()]
     paho = None
-    if broker is not None:
+    if args.mqtt is not None:
         from edge.tools.bench.mqtt import PahoSink
 
-        paho = PahoSink(*broker)
+        paho = PahoSink(*args.mqtt)
         if not paho.wait_connected(10.0):
             paho.close()
-            return _fail(f"cannot connect to the broker at {args.mqtt}", EXIT_FAILURE)
+            return _fail(
+                f"cannot connect to the broker at {args.mqtt[0]}:{args.mqtt[1]}", EXIT_FAILURE
+            )
         sinks = [paho]
     try:
         result = run_bench(

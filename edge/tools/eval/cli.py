@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edge.cli.flags import config_number, number
+
 EXIT_OK = 0
 EXIT_INVALID = 2
 
@@ -46,11 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the configured classifier)")  # fmt: skip
     parser.add_argument(
         "--temperature",
-        type=float,
+        type=number(float, gt=0),
         metavar="T",
         help="override the manifest's temperature (e.g. 1 to see the uncalibrated model)",
     )
-    parser.add_argument("--threads", type=int, default=1, help="classifier threads (default 1)")
+    parser.add_argument(
+        "--threads",
+        type=config_number("classifier.threads"),
+        default=1,
+        help="classifier threads, 1 to 8 (default 1)",
+    )
     parser.add_argument(
         "--flip-tta",
         action=argparse.BooleanOptionalAction,
@@ -65,10 +72,6 @@ def _fail(message: str) -> int:
 
 
 def _check_flags(args: argparse.Namespace) -> str | None:
-    if args.temperature is not None and not args.temperature > 0:
-        return f"--temperature {args.temperature}: must be > 0"
-    if args.threads < 1:
-        return f"--threads {args.threads}: must be >= 1"
     if args.plot is not None:
         if importlib.util.find_spec("matplotlib") is None:
             return "--plot needs matplotlib: pip install 'edge-emotion[plot]'"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import ConfigError, load, parse_text
+from edge.config import Config, ConfigError, load, parse_text
 from edge.config.loader import MAX_DEPTH, MAX_FILE_BYTES
 from edge.config.source import redact_secrets
 
@@ -102,6 +102,59 @@ def test_a_quoted_number_gets_a_quote_hint() -> None:
     assert "without quotes" in hint
 
 
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("camera:\n  fps: fast\n", "the value is not a number: write a number such as 15"),
+        ("mqtt:\n  port: many\n", "the value is not a number: write a whole number such as 1883"),
+        ("camera:\n  width: '640'\n", "write the number without quotes (e.g. 640)"),
+    ],
+)
+def test_a_word_where_a_number_belongs_is_not_called_quoted(text: str, hint: str) -> None:
+    """A word (fast) is not a quoted number: its hint says it is no number and gives the
+    key's default as an example; a quoted number keeps the "without quotes" hint."""
+    *_, got = _one_issue(text)
+    assert got == hint
+
+
+def _section_names() -> list[str]:
+    """Every key of the config that holds a section, at every level (mqtt, mqtt.tls, ...)."""
+    from pydantic import BaseModel
+
+    def walk(model: type[BaseModel], prefix: str) -> list[str]:
+        found = []
+        for name, field in model.model_fields.items():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found += [prefix + name, *walk(kind, f"{prefix}{name}.")]
+        return found
+
+    return walk(Config, "")
+
+
+def _nested(key: str, value: str) -> str:
+    *parents, name = key.split(".")
+    lines = [f"{'  ' * depth}{parent}:" for depth, parent in enumerate(parents)]
+    return "\n".join([*lines, f"{'  ' * len(parents)}{name}:{value}"]) + "\n"
+
+
+@pytest.mark.parametrize("section", _section_names())
+@pytest.mark.parametrize("written", ["", " null", "\n  # level: INFO", " {}"])
+def test_an_empty_section_means_its_defaults(section: str, written: str) -> None:
+    """A section with nothing under it (only commented-out keys: YAML null), `null` or `{}`
+    is that section's defaults, at every level, never an error."""
+    config = parse_text(_nested(section, written))
+    assert config == Config()
+
+
+def test_a_value_where_a_section_belongs_names_no_internal_class() -> None:
+    """`logging: 5` says a section of sub-keys is expected; no Python class name."""
+    path, line, message, hint = _one_issue("logging: 5\n")
+    assert (path, line) == ("logging", 1)
+    assert message == "expected a section of sub-keys, not a single value (got 5)"
+    assert "Config" not in message + hint
+
+
 def test_integers_still_work_for_float_keys() -> None:
     """Strictness does not refuse a whole number where a number is expected."""
     assert parse_text("camera:\n  fps: 15\n").camera.fps == 15.0
@@ -119,3 +172,12 @@ def test_redaction_keeps_the_rest_of_the_url() -> None:
     """Only the userinfo is masked, also when the password itself holds an '@'."""
     assert redact_secrets("rtsp://u:p@ss@cam:554/s?a=b@c") == "rtsp://***@cam:554/s?a=b@c"
     assert redact_secrets("rtsp://cam/stream") == "rtsp://cam/stream"
+
+
+def test_credentials_in_mqtt_host_are_refused_and_never_echoed() -> None:
+    """`mqtt.host: user:pass@broker` is refused with where the user name and password go;
+    the password appears nowhere in the message or hint."""
+    path, line, message, hint = _one_issue("mqtt:\n  host: bob:s3cret@broker.lan\n")
+    assert (path, line) == ("mqtt.host", 2)
+    assert "mqtt.username" in message and "mqtt.password_file" in message
+    assert "s3cret" not in message + hint

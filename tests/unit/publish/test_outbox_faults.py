@@ -129,6 +129,22 @@ def test_full_disk_at_start_is_a_clear_error(disk: Path) -> None:
     assert "move it aside" not in text
 
 
+def test_full_disk_at_start_leaves_no_file_behind(disk: Path) -> None:
+    """A start on a full disk says "nothing was written" and leaves nothing: no empty
+    outbox.db, -wal or -shm, and no empty edge.lock from the state directory's lock."""
+    from edge.service.state import StateDirError, exclusive_state_dir
+
+    filler = fill(disk)
+    with pytest.raises(OutboxError, match="nothing was written"):
+        Outbox(disk / "outbox.db", OutboxConfig())
+    with (
+        pytest.raises(StateDirError, match="nothing in it was changed"),
+        exclusive_state_dir(disk),
+    ):
+        pass
+    assert sorted(disk.iterdir()) == [filler]
+
+
 def test_qos2_is_refused_with_the_reason(tmp_path: Path) -> None:
     """mqtt.qos 2 stops start-up with an explanation and the fix (qos 1 + de-dup by seq)."""
     box = Outbox(tmp_path / "o.db", OutboxConfig())
