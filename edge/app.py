@@ -6,9 +6,10 @@ updates tracks and closes windows; the publisher numbers, encodes and sends each
 SIGTERM/SIGINT only set the stop event; every blocking call in the loop has a timeout, so the
 open window is published as ``partial`` and the process exits within seconds.
 
-Start order of ``edge run`` (stop is the reverse): systemd notifier -> state directory lock ->
-outbox -> MQTT publisher (remote pause, Home Assistant discovery) -> models -> camera ->
-READY=1 -> loop.
+Start order of ``edge run`` (stop is the reverse): pre-flight (:mod:`edge.preflight`: models
+loaded, TLS context, source parsed, handed on as :class:`~edge.preflight.Prepared`) ->
+systemd notifier -> state directory lock -> outbox -> MQTT publisher (remote pause, Home
+Assistant discovery) -> camera -> READY=1 -> loop.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from pathlib import Path
 from edge.camera import open_source
 from edge.camera.base import LatestFrameSource
 from edge.config import Config, device_id
-from edge.config.source import redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.pipeline import (
     FRAME_WAIT_S,
@@ -38,6 +38,7 @@ from edge.pipeline import (
     WindowSink,
     schedule_from_config,
 )
+from edge.preflight import Prepared
 from edge.publish.control import analysis_state_message
 from edge.publish.homeassistant import DiscoveryMemory, HomeAssistantDiscovery
 from edge.publish.message import ModelIds
@@ -122,14 +123,15 @@ class Service:
 
     def __init__(
         self,
-        config: Config,
+        prepared: Prepared,
         *,
         stop: threading.Event,
         env: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         demo: Demo | None = None,
     ) -> None:
-        self._config = config
+        self._prepared = prepared
+        self._config = config = prepared.config
         self._stop = stop
         self._env = os.environ if env is None else env
         self._clock = clock or SystemClock()
@@ -156,8 +158,7 @@ class Service:
             publisher, switch = self._start_mqtt(stack, state, outbox, workers)
             if publisher is not None:
                 transports.append(publisher)
-            notifier.status("starting: loading the models")
-            analyzer = FaceAnalyzer.from_config(config)
+            analyzer = self._prepared.analyzer  # loaded and verified by the pre-flight
             windows = WindowPublisher(
                 outbox,
                 transports,
@@ -166,8 +167,11 @@ class Service:
                 qos=config.mqtt.qos,
             )
             pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
-            notifier.status(f"starting: opening camera {redact_secrets(config.camera.source)}")
-            source = stack.enter_context(open_source(config.camera, workers.new("capture")))
+            spec = self._prepared.source
+            notifier.status(f"starting: opening camera {spec.redacted()}")
+            source = stack.enter_context(
+                open_source(config.camera, workers.new("capture"), spec=spec)
+            )
             pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
             if switch is not None and not switch.enabled:
                 source.pause()
@@ -229,6 +233,7 @@ class Service:
             env=self._env,
             durable=self._demo is None,
             liveness=workers.new("mqtt"),
+            tls=self._prepared.tls,
         )
         switch = None
         if self._demo is None:

@@ -60,19 +60,22 @@ def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture],
     return open_cv, fps
 
 
-def open_capture(cfg: CameraConfig) -> Capture:
-    """The bare capture for ``cfg.source``: no thread, no pacing, no reopen (``edge bench``).
-
-    Frames come as fast as the source delivers them; the caller closes it.
+def open_capture(cfg: CameraConfig, spec: SourceSpec | None = None) -> Capture:
+    """The bare capture for ``cfg.source`` (``spec``: already parsed): no thread, no pacing,
+    no reopen (``edge bench``). Frames come as fast as the source delivers them; the caller
+    closes it.
     """
-    opener, _pace = _opener(parse_source(cfg.source), cfg)
+    opener, _pace = _opener(spec or parse_source(cfg.source), cfg)
     return opener()
 
 
-def open_source(cfg: CameraConfig, liveness: Liveness | None = None) -> LatestFrameSource:
+def open_source(
+    cfg: CameraConfig, liveness: Liveness | None = None, *, spec: SourceSpec | None = None
+) -> LatestFrameSource:
     """A not-yet-started threaded source for ``cfg.source`` (use it as a context manager);
-    its thread reports to ``liveness``."""
-    spec = parse_source(cfg.source)
+    ``spec`` is the source already parsed (by the pre-flight), its thread reports to
+    ``liveness``."""
+    spec = spec or parse_source(cfg.source)
     opener, pace = _opener(spec, cfg)
     return LatestFrameSource(
         opener,

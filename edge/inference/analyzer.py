@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +39,32 @@ class StageTimes:
         return float(p50), float(p95)
 
 
+def load_detector(config: Config, models_dir: Path) -> FaceDetector:
+    """The configured detector, its file verified and loaded (raises ``ModelError``)."""
+    det = config.detector
+    return FaceDetector(
+        get_spec(models_dir, det.model, "detector"),
+        threads=det.threads,
+        score_threshold=det.score_threshold,
+        nms_iou=det.nms_iou,
+        tiles=det.tiles,
+        auto_tile_ratio=det.auto_tile_ratio,
+        tile_overlap=det.tile_overlap,
+        max_faces=det.max_faces,
+    )
+
+
+def load_classifier(config: Config, models_dir: Path) -> ExpressionClassifier:
+    """The configured classifier, its file verified and loaded (raises ``ModelError``)."""
+    cls_cfg = config.classifier
+    return ExpressionClassifier(
+        get_spec(models_dir, cls_cfg.model, "classifier"),
+        threads=cls_cfg.threads,
+        margin=cls_cfg.margin,
+        flip_tta=cls_cfg.flip_tta,
+    )
+
+
 class FaceAnalyzer:
     """Runs detection on the RGB frame, then classifies faces in one batch."""
 
@@ -49,27 +76,10 @@ class FaceAnalyzer:
 
     @classmethod
     def from_config(cls, config: Config) -> FaceAnalyzer:
-        """Load both models once (sha256 and tensor checks included)."""
+        """Load both models once (sha256 and tensor checks included). ``edge run`` and
+        ``edge demo`` get theirs from the pre-flight (:class:`edge.preflight.Prepared`)."""
         models_dir = config.models.dir or bundled_models_dir()
-        det = config.detector
-        detector = FaceDetector(
-            get_spec(models_dir, det.model, "detector"),
-            threads=det.threads,
-            score_threshold=det.score_threshold,
-            nms_iou=det.nms_iou,
-            tiles=det.tiles,
-            auto_tile_ratio=det.auto_tile_ratio,
-            tile_overlap=det.tile_overlap,
-            max_faces=det.max_faces,
-        )
-        cls_cfg = config.classifier
-        classifier = ExpressionClassifier(
-            get_spec(models_dir, cls_cfg.model, "classifier"),
-            threads=cls_cfg.threads,
-            margin=cls_cfg.margin,
-            flip_tta=cls_cfg.flip_tta,
-        )
-        return cls(detector, classifier)
+        return cls(load_detector(config, models_dir), load_classifier(config, models_dir))
 
     def detect(
         self, image: ImageArray, keep: Callable[[Detection], bool] | None = None

@@ -8,6 +8,7 @@ difference stops the service with a message that names the file and the fix.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from edge.inference.runtime import Interpreter, as_int, make_interpreter
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(RuntimeError):
@@ -202,4 +205,5 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
                 f"{spec.path.name}: {what} quantization ({scale}, {zero}) differs from the "
                 f"manifest ({quant.scale}, {quant.zero_point})"
             )
+    log.info("model %s loaded (%s, sha256 verified)", spec.model_id, spec.path.name)
     return interpreter

@@ -151,10 +151,12 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     return context
 
 
-def build_client(config: MqttConfig, topics: Topics, env: Mapping[str, str]) -> mqtt.Client:
+def build_client(
+    config: MqttConfig, topics: Topics, env: Mapping[str, str], context: ssl.SSLContext | None
+) -> mqtt.Client:
     """A configured paho client (not connected): protocol, stable id, last will, TLS, login,
-    bounded in-flight window and queue."""
-    context = tls_context(config)
+    bounded in-flight window and queue. ``context`` is the one TLS context of the publisher
+    (:func:`tls_context`, built once at start), None without TLS."""
     credentials = load_credentials(config, env)
     client_id = config.client_id or f"edge-{topics.device_id}"
     protocol = mqtt.MQTTv5 if config.protocol == "5" else mqtt.MQTTv311

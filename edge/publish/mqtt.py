@@ -22,12 +22,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
@@ -78,7 +79,10 @@ class MqttPublisher:
         rand: Callable[[], float] = random.random,
         durable: bool = True,
         liveness: Liveness | None = None,
+        tls: ssl.SSLContext | Literal["from-config"] | None = "from-config",
     ) -> None:
+        """``tls``: the TLS context every connection uses (the pre-flight's, see
+        :class:`edge.preflight.Prepared`); by default it is built here, once, from ``config``."""
         import os
 
         self._liveness: Liveness = liveness or NoLiveness()
@@ -92,9 +96,10 @@ class MqttPublisher:
         self._wall = wall
         self._rand = rand
         self._env = os.environ if env is None else env
-        tls_context(config)  # check TLS files now: a clear error at start, not in the thread
+        # TLS files are checked now (a clear error at start, not in the thread), once
+        context = tls_context(config) if isinstance(tls, str) else tls
         self._new_client: Callable[[], mqtt.Client] = lambda: build_client(
-            config, topics, self._env
+            config, topics, self._env, context
         )
         self._client = self._new_client()  # also checks the password file now
         self._lock = threading.RLock()
