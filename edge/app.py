@@ -89,15 +89,6 @@ def state_dir(config: Config, env: Mapping[str, str] | None = None) -> Path:
     )
 
 
-def _follow_switch(switch: AnalysisSwitch, source: LatestFrameSource) -> None:
-    """While analysis is paused the camera is closed (no capture, no conversion)."""
-    if switch.enabled == source.paused:
-        if switch.enabled:
-            source.resume()
-        else:
-            source.pause()
-
-
 def model_ids(analyzer: FaceAnalyzer) -> ModelIds:
     return ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
 
@@ -170,11 +161,9 @@ class Service:
             spec = self._prepared.source
             notifier.status(f"starting: opening camera {spec.redacted()}")
             source = stack.enter_context(
-                open_source(config.camera, workers.new("capture"), spec=spec)
-            )
+                open_source(config.camera, workers.new("capture"), spec=spec, gate=switch)
+            )  # the switch owns the pause: the camera closes while it is off
             pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
-            if switch is not None and not switch.enabled:
-                source.pause()
 
             def snapshot() -> PipelineSnapshot:
                 return pipeline.snapshot(source.stats)
@@ -186,7 +175,7 @@ class Service:
                     notifier, StatusLine(snapshot, publisher).describe, workers=workers
                 )
                 telemetry = self._telemetry(outbox, publisher, switch, snapshot, analyzer)
-                ticks = [health.tick, telemetry.tick, lambda: _follow_switch(switch, source)]
+                ticks = [health.tick, telemetry.tick]
                 self._wait_first_attempt(source, config.camera.read_timeout_s)
                 health.ready()  # after the camera's first open attempt, whatever its outcome
             pipeline.aggregator.start(self._clock.wall())

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge.camera.base import Capture, CaptureError, LatestFrameSource
 from edge.config import CameraConfig
 from edge.config.source import SourceSpec, parse_source
-from edge.types import Liveness
+from edge.types import AnalysisGate, Liveness
 
 __all__ = [
     "Capture",
@@ -70,11 +70,15 @@ def open_capture(cfg: CameraConfig, spec: SourceSpec | None = None) -> Capture:
 
 
 def open_source(
-    cfg: CameraConfig, liveness: Liveness | None = None, *, spec: SourceSpec | None = None
+    cfg: CameraConfig,
+    liveness: Liveness | None = None,
+    *,
+    spec: SourceSpec | None = None,
+    gate: AnalysisGate | None = None,
 ) -> LatestFrameSource:
     """A not-yet-started threaded source for ``cfg.source`` (use it as a context manager);
     ``spec`` is the source already parsed (by the pre-flight), its thread reports to
-    ``liveness``."""
+    ``liveness`` and closes the camera while ``gate`` (the remote pause) is off."""
     spec = spec or parse_source(cfg.source)
     opener, pace = _opener(spec, cfg)
     return LatestFrameSource(
@@ -86,4 +90,5 @@ def open_source(
         loop=cfg.loop,
         read_timeout_s=cfg.read_timeout_s,
         liveness=liveness,
+        gate=gate,
     )

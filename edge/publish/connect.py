@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -50,6 +50,29 @@ class PublisherStats:
     reconnects: int
     attempts: int
     outbox_depth: int
+
+
+LinkPhase = Literal["down", "handshake", "up"]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The publisher's connection in one value, replaced whole under its lock: ``phase``
+    (``down``: no socket; ``handshake``: TCP up, CONNACK awaited; ``up``: connected) and
+    what the last log line said about it (``label``: new, connected, unreachable, refused,
+    disconnected; ``detail``: the setting to check)."""
+
+    phase: LinkPhase = "down"
+    label: str = "new"
+    detail: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.phase == "up"
+
+    @property
+    def down(self) -> bool:
+        return self.phase == "down"
 
 
 @dataclass(frozen=True, slots=True)

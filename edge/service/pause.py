@@ -1,10 +1,12 @@
 """Remote pause: ``{prefix}/{id}/analysis/set`` with ``ON``/``OFF``, persisted in the state dir.
 
-While analysis is off no frame is analysed and no window is published (see
-:meth:`edge.app.Pipeline.set_gate`). The state survives restarts in ``<state_dir>/analysis``
-and is published retained on ``{prefix}/{id}/analysis/state``. Any other payload is ignored
-with a warning at most once per ``WARN_EVERY_S`` (with a count of the others), so a flood of
-bad commands can neither crash the service nor the journal.
+The switch is the one owner of the state: the pipeline asks it before each frame (see
+:meth:`edge.pipeline.Pipeline.set_gate`), the camera source and the retained state topic are
+told of each change (:meth:`AnalysisSwitch.subscribe`). While analysis is off no frame is
+analysed, no window is published and the camera is closed. The state survives restarts in
+``<state_dir>/analysis`` and is published retained on ``{prefix}/{id}/analysis/state``. Any
+other payload is ignored with a warning at most once per ``WARN_EVERY_S`` (with a count of
+the others), so a flood of bad commands can neither crash the service nor the journal.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ class RateLimitedWarning:
 
 
 class AnalysisSwitch:
-    """The persisted on/off switch; ``on_change(enabled)`` runs after each change (and the
-    caller publishes the retained state)."""
+    """The persisted on/off switch (an :class:`edge.types.AnalysisGate`); each listener
+    (``on_change`` and those of :meth:`subscribe`) runs after each change, in the thread
+    that made it."""
 
     def __init__(
         self,
@@ -57,7 +60,9 @@ class AnalysisSwitch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._path = path
-        self._on_change = on_change
+        self._listeners: list[Callable[[bool], None]] = []
+        if on_change is not None:
+            self._listeners.append(on_change)
         self._lock = threading.Lock()
         self._warning = RateLimitedWarning(WARN_EVERY_S, clock)
         self._enabled = self._read()
@@ -81,6 +86,11 @@ class AnalysisSwitch:
     def enabled(self) -> bool:
         return self._enabled
 
+    def subscribe(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(enabled)`` after every change."""
+        with self._lock:
+            self._listeners.append(listener)
+
     def set(self, enabled: bool) -> bool:
         """Switch and persist; returns whether the state changed."""
         with self._lock:
@@ -88,9 +98,10 @@ class AnalysisSwitch:
                 return False
             write_atomic(self._path, (ANALYSIS_ON if enabled else ANALYSIS_OFF).encode() + b"\n")
             self._enabled = enabled
+            listeners = list(self._listeners)
         log.info("analysis switched %s by remote command", "on" if enabled else "off")
-        if self._on_change is not None:
-            self._on_change(enabled)
+        for listener in listeners:
+            listener(enabled)
         return True
 
     def handle(self, payload: bytes) -> None:
