@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from importlib import resources
@@ -45,7 +45,7 @@ from edge.publish.message import ModelIds
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
-from edge.publish.window import Transport, WindowPublisher
+from edge.publish.window import SeqSource, Transport, WindowPublisher
 from edge.service.health import Heartbeats, ServiceHealth, StatusLine
 from edge.service.pause import AnalysisSwitch
 from edge.service.sdnotify import SystemdNotifier
@@ -109,6 +109,25 @@ def open_outbox(config: Config, state: Path, stack: ExitStack) -> Outbox:
     return outbox
 
 
+def build_pipeline(
+    config: Config,
+    analyzer: FaceAnalyzer,
+    seq: SeqSource,
+    transports: Sequence[Transport],
+    clock: Clock,
+) -> tuple[Pipeline, WindowPublisher]:
+    """The pipeline and its window publisher as ``edge run``, ``edge demo`` and ``edge bench``
+    build them (numbers from ``seq``: the outbox, or the bench's counter)."""
+    windows = WindowPublisher(
+        seq,
+        transports,
+        topics=Topics(config.mqtt.topic_prefix, device_id(config.device)),
+        models=model_ids(analyzer),
+        qos=config.mqtt.qos,
+    )
+    return Pipeline.from_config(config, analyzer, windows, clock), windows
+
+
 class Service:
     """``edge run`` (and ``edge demo``): ordered start, reverse stop, one ExitStack."""
 
@@ -150,14 +169,7 @@ class Service:
             if publisher is not None:
                 transports.append(publisher)
             analyzer = self._prepared.analyzer  # loaded and verified by the pre-flight
-            windows = WindowPublisher(
-                outbox,
-                transports,
-                topics=self._topics,
-                models=model_ids(analyzer),
-                qos=config.mqtt.qos,
-            )
-            pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
+            pipeline, windows = build_pipeline(config, analyzer, outbox, transports, self._clock)
             spec = self._prepared.source
             notifier.status(f"starting: opening camera {spec.redacted()}")
             source = stack.enter_context(

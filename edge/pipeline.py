@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +43,22 @@ class FrameReader(Protocol):
 
     @property
     def status(self) -> CameraStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepTimes:
+    """Where the last :meth:`Pipeline.step` spent its time (milliseconds; ``edge bench``
+    reads it). ``detected``: the detector ran; ``classified``: faces classified (the
+    analyzer's ``align_ms``/``infer_ms`` hold their per-face times); ``present``: tracks
+    observed; ``publish_ms``: one per window closed."""
+
+    analysed: bool = False
+    detected: bool = False
+    classified: int = 0
+    present: int = 0
+    track_ms: float = 0.0
+    aggregate_ms: float = 0.0
+    publish_ms: tuple[float, ...] = ()
 
 
 class Clock(Protocol):
@@ -98,6 +115,9 @@ class Pipeline:
         self.windows = 0
         self._gate: Callable[[], bool] | None = None
         self._analysing = True
+        #: timings of the last step (a few perf_counter reads per frame)
+        self.last = StepTimes()
+        self._publish_ms: list[float] = []
 
     @classmethod
     def from_config(
@@ -150,22 +170,43 @@ class Pipeline:
         """Process the newest frame if one arrives within ``FRAME_WAIT_S``; close windows."""
         frame = source.read(FRAME_WAIT_S)
         now = self._clock.wall()
+        self._publish_ms.clear()
+        self.last = StepTimes()
         if not self._analysis_on(now):
             return
         camera = source.status  # changes are noted at the time they happened, not now
         self.aggregator.note_camera(camera.delivering, min(camera.since_s, now))
         if frame is None:
             self._emit(self.aggregator.poll(now))
+            self.last = StepTimes(publish_ms=tuple(self._publish_ms))
             return
-        if self.tracker.detection_due(frame.t_s):
+        perf = time.perf_counter
+        detected = self.tracker.detection_due(frame.t_s)
+        classified = 0
+        if detected:
             image = self.privacy.prepare(frame.image)  # masks blacked out before detection
             detections = self.analyzer.detect(image, keep=self.privacy.admits)
+            t0 = perf()
             plan = self.tracker.plan(detections, frame.t_s)  # which track, which are due
-            update = self.tracker.commit(plan, self.analyzer.classify(image, plan.due_detections))
+            t1 = perf()
+            probs = self.analyzer.classify(image, plan.due_detections)
+            t2 = perf()
+            update = self.tracker.commit(plan, probs)
+            track_s = t1 - t0 + perf() - t2
+            classified = len(plan.due_detections)
         else:  # between detections (detector.fps) the tracks of the last one carry on
+            t0 = perf()
             update = self.tracker.coast(frame.t_s)
+            track_s = perf() - t0
         self.frames += 1
-        self._emit(self.aggregator.observe(update, now))
+        t3 = perf()
+        window = self.aggregator.observe(update, now)
+        aggregate_s = perf() - t3
+        self._emit(window)
+        self.last = StepTimes(
+            True, detected, classified, len(update.observations), track_s * 1000.0,
+            aggregate_s * 1000.0, tuple(self._publish_ms),
+        )  # fmt: skip
 
     def finish(self) -> None:
         """Publish the open window as ``partial`` (shutdown or end of file)."""
@@ -174,7 +215,9 @@ class Pipeline:
 
     def _emit(self, window: Window | None) -> None:
         if window is not None:
+            t0 = time.perf_counter()
             self._windows.window_closed(window)
+            self._publish_ms.append((time.perf_counter() - t0) * 1000.0)
             self.windows += 1
 
     def snapshot(self, source: SourceStats | None) -> PipelineSnapshot:
