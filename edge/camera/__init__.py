@@ -57,6 +57,14 @@ def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture],
             spec, width=cfg.width, height=cfg.height, fps=cfg.fps, timeout_s=cfg.read_timeout_s
         )
 
+    if spec.kind == "v4l2":  # OpenCV's V4L2 backend keeps no open/read timeout of its own
+
+        def open_v4l2() -> Capture:
+            from edge.camera.deadline import DeadlineCapture
+
+            return DeadlineCapture(open_cv, timeout_s=cfg.read_timeout_s, name=spec.redacted())
+
+        return open_v4l2, fps
     return open_cv, fps
 
 
