@@ -47,7 +47,7 @@ from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
 from edge.publish.window import SeqSource, Transport, WindowPublisher
 from edge.service.health import Heartbeats, ServiceHealth, StatusLine
-from edge.service.pause import AnalysisSwitch
+from edge.service.pause import AnalysisSwitch, shortest_partial_s
 from edge.service.sdnotify import SystemdNotifier
 from edge.service.state import exclusive_state_dir, prepare_state_dir, resolve_state_dir
 from edge.service.telemetry import Telemetry
@@ -175,7 +175,9 @@ class Service:
             source = stack.enter_context(
                 open_source(config.camera, workers.new("capture"), spec=spec, gate=switch)
             )  # the switch owns the pause: the camera closes while it is off
-            pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
+            if switch is not None:
+                shortest = shortest_partial_s(config.aggregation.window_s)
+                pipeline.set_gate(lambda: switch.enabled, min_window_s=shortest)
 
             def snapshot() -> PipelineSnapshot:
                 return pipeline.snapshot(source.stats)
@@ -241,6 +243,7 @@ class Service:
             switch = AnalysisSwitch(
                 state / "analysis",
                 on_change=lambda on: publisher.publish_live(analysis_state_message(topics, on)),
+                schedule=publisher.call_later,  # held commands apply on the MQTT thread
             )
             publisher.publish_live(analysis_state_message(topics, switch.enabled))
             publisher.subscribe(topics.analysis_set, switch.handle)

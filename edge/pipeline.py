@@ -114,7 +114,8 @@ class Pipeline:
         self.frames = 0
         self.windows = 0
         self._gate: Callable[[], bool] | None = None
-        self._analysing = True
+        self._analysing = True  # what the aggregator was last told (the gate owns the state)
+        self._min_window_s = 0.0
         #: timings of the last step (a few perf_counter reads per frame)
         self.last = StepTimes()
         self._publish_ms: list[float] = []
@@ -146,10 +147,13 @@ class Pipeline:
             counts_withheld=config.privacy.dp.enabled,
         )
 
-    def set_gate(self, gate: Callable[[], bool] | None) -> None:
-        """Remote pause: while ``gate()`` is false no frame is analysed and no window is
-        published; pausing publishes the open window as ``partial``, resuming opens a new one."""
+    def set_gate(self, gate: Callable[[], bool] | None, min_window_s: float = 0.0) -> None:
+        """Remote pause: while ``gate()`` (asked before every frame) is false no frame is
+        analysed and no window is published; pausing publishes the open window as
+        ``partial`` (one shorter than ``min_window_s`` is held and continued, see
+        :meth:`Aggregator.pause`), resuming opens a new one."""
         self._gate = gate
+        self._min_window_s = min_window_s
         self._analysing = gate is None or gate()
 
     def _analysis_on(self, now: float) -> bool:
@@ -157,12 +161,11 @@ class Pipeline:
         if on != self._analysing:
             self._analysing = on
             if on:
-                self.aggregator.flush(now)  # only paused time: nothing was analysed in it
                 self.tracker.reset()
-                self.aggregator.start(now)
+                self._emit(self.aggregator.resume(now))
                 log.info("analysis resumed")
             else:
-                self._emit(self.aggregator.flush(now))
+                self._emit(self.aggregator.pause(now, self._min_window_s))
                 log.info("analysis paused: no frame is analysed until it is resumed")
         return on
 
@@ -209,8 +212,9 @@ class Pipeline:
         )  # fmt: skip
 
     def finish(self) -> None:
-        """Publish the open window as ``partial`` (shutdown or end of file)."""
-        if self._analysing:
+        """Publish the open window (or one held over a pause) as ``partial`` (shutdown or end
+        of file)."""
+        if self._analysing or self.aggregator.held:
             self._emit(self.aggregator.flush(self._clock.wall()))
 
     def _emit(self, window: Window | None) -> None:
