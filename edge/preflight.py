@@ -88,7 +88,7 @@ def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
 
 
 def prepare(config: Config, env: Mapping[str, str], origin: str) -> tuple[Prepared, Preflight]:
-    """The pre-flight of a config made from flags (``edge demo``, ``edge bench``): problems
+    """The pre-flight of a config made from flags (``edge demo``): problems
     raise :class:`ConfigError` naming ``origin`` (no YAML lines)."""
     result = run_preflight(LoadedConfig(config, origin, {}), env)
     return result.ready(origin), result
