@@ -6,9 +6,10 @@ updates tracks and closes windows; the publisher numbers, encodes and sends each
 SIGTERM/SIGINT only set the stop event; every blocking call in the loop has a timeout, so the
 open window is published as ``partial`` and the process exits within seconds.
 
-Start order of ``edge run`` (stop is the reverse): systemd notifier -> state directory lock ->
-outbox -> MQTT publisher (remote pause, Home Assistant discovery) -> models -> camera ->
-READY=1 -> loop.
+Start order of ``edge run`` (stop is the reverse): pre-flight (:mod:`edge.preflight`: models
+loaded, TLS context, source parsed, handed on as :class:`~edge.preflight.Prepared`) ->
+systemd notifier -> state directory lock -> outbox -> MQTT publisher (remote pause, Home
+Assistant discovery) -> camera -> READY=1 -> loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -27,7 +28,6 @@ from pathlib import Path
 from edge.camera import open_source
 from edge.camera.base import LatestFrameSource
 from edge.config import Config, device_id
-from edge.config.source import redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.pipeline import (
     FRAME_WAIT_S,
@@ -38,15 +38,16 @@ from edge.pipeline import (
     WindowSink,
     schedule_from_config,
 )
+from edge.preflight import Prepared
 from edge.publish.control import analysis_state_message
 from edge.publish.homeassistant import DiscoveryMemory, HomeAssistantDiscovery
 from edge.publish.message import ModelIds
 from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
-from edge.publish.window import Transport, WindowPublisher
+from edge.publish.window import SeqSource, Transport, WindowPublisher
 from edge.service.health import Heartbeats, ServiceHealth, StatusLine
-from edge.service.pause import AnalysisSwitch
+from edge.service.pause import AnalysisSwitch, shortest_partial_s
 from edge.service.sdnotify import SystemdNotifier
 from edge.service.state import exclusive_state_dir, prepare_state_dir, resolve_state_dir
 from edge.service.telemetry import Telemetry
@@ -91,15 +92,6 @@ def state_dir(config: Config, env: Mapping[str, str] | None = None) -> Path:
     )
 
 
-def _follow_switch(switch: AnalysisSwitch, source: LatestFrameSource) -> None:
-    """While analysis is paused the camera is closed (no capture, no conversion)."""
-    if switch.enabled == source.paused:
-        if switch.enabled:
-            source.resume()
-        else:
-            source.pause()
-
-
 def model_ids(analyzer: FaceAnalyzer) -> ModelIds:
     return ModelIds(analyzer.detector.spec.short_id, analyzer.classifier.spec.short_id)
 
@@ -129,19 +121,39 @@ def undelivered_at_close(outbox: Outbox, stack: ExitStack) -> list[int]:
     return left
 
 
+def build_pipeline(
+    config: Config,
+    analyzer: FaceAnalyzer,
+    seq: SeqSource,
+    transports: Sequence[Transport],
+    clock: Clock,
+) -> tuple[Pipeline, WindowPublisher]:
+    """The pipeline and its window publisher as ``edge run``, ``edge demo`` and ``edge bench``
+    build them (numbers from ``seq``: the outbox, or the bench's counter)."""
+    windows = WindowPublisher(
+        seq,
+        transports,
+        topics=Topics(config.mqtt.topic_prefix, device_id(config.device)),
+        models=model_ids(analyzer),
+        qos=config.mqtt.qos,
+    )
+    return Pipeline.from_config(config, analyzer, windows, clock), windows
+
+
 class Service:
     """``edge run`` (and ``edge demo``): ordered start, reverse stop, one ExitStack."""
 
     def __init__(
         self,
-        config: Config,
+        prepared: Prepared,
         *,
         stop: threading.Event,
         env: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         demo: Demo | None = None,
     ) -> None:
-        self._config = config
+        self._prepared = prepared
+        self._config = config = prepared.config
         self._stop = stop
         self._env = os.environ if env is None else env
         self._clock = clock or SystemClock()
@@ -169,21 +181,16 @@ class Service:
             publisher, switch = self._start_mqtt(stack, state, outbox, workers)
             if publisher is not None:
                 transports.append(publisher)
-            notifier.status("starting: loading the models")
-            analyzer = FaceAnalyzer.from_config(config)
-            windows = WindowPublisher(
-                outbox,
-                transports,
-                topics=self._topics,
-                models=model_ids(analyzer),
-                qos=config.mqtt.qos,
-            )
-            pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
-            notifier.status(f"starting: opening camera {redact_secrets(config.camera.source)}")
-            source = stack.enter_context(open_source(config.camera, workers.new("capture")))
-            pipeline.set_gate(None if switch is None else (lambda: switch.enabled))
-            if switch is not None and not switch.enabled:
-                source.pause()
+            analyzer = self._prepared.analyzer  # loaded and verified by the pre-flight
+            pipeline, windows = build_pipeline(config, analyzer, outbox, transports, self._clock)
+            spec = self._prepared.source
+            notifier.status(f"starting: opening camera {spec.redacted()}")
+            source = stack.enter_context(
+                open_source(config.camera, workers.new("capture"), spec=spec, gate=switch)
+            )  # the switch owns the pause: the camera closes while it is off
+            if switch is not None:
+                shortest = shortest_partial_s(config.aggregation.window_s)
+                pipeline.set_gate(lambda: switch.enabled, min_window_s=shortest)
 
             def snapshot() -> PipelineSnapshot:
                 return pipeline.snapshot(source.stats)
@@ -195,7 +202,7 @@ class Service:
                     notifier, StatusLine(snapshot, publisher).describe, workers=workers
                 )
                 telemetry = self._telemetry(outbox, publisher, switch, snapshot, analyzer)
-                ticks = [health.tick, telemetry.tick, lambda: _follow_switch(switch, source)]
+                ticks = [health.tick, telemetry.tick]
                 self._wait_first_attempt(source, config.camera.read_timeout_s)
                 health.ready()  # after the camera's first open attempt, whatever its outcome
             pipeline.aggregator.start(self._clock.wall())
@@ -243,12 +250,14 @@ class Service:
             env=self._env,
             durable=self._demo is None,
             liveness=workers.new("mqtt"),
+            tls=self._prepared.tls,
         )
         switch = None
         if self._demo is None:
             switch = AnalysisSwitch(
                 state / "analysis",
                 on_change=lambda on: publisher.publish_live(analysis_state_message(topics, on)),
+                schedule=publisher.call_later,  # held commands apply on the MQTT thread
             )
             publisher.publish_live(analysis_state_message(topics, switch.enabled))
             publisher.subscribe(topics.analysis_set, switch.handle)

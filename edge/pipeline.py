@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -42,6 +43,22 @@ class FrameReader(Protocol):
 
     @property
     def status(self) -> CameraStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StepTimes:
+    """Where the last :meth:`Pipeline.step` spent its time (milliseconds; ``edge bench``
+    reads it). ``detected``: the detector ran; ``classified``: faces classified (the
+    analyzer's ``align_ms``/``infer_ms`` hold their per-face times); ``present``: tracks
+    observed; ``publish_ms``: one per window closed."""
+
+    analysed: bool = False
+    detected: bool = False
+    classified: int = 0
+    present: int = 0
+    track_ms: float = 0.0
+    aggregate_ms: float = 0.0
+    publish_ms: tuple[float, ...] = ()
 
 
 class Clock(Protocol):
@@ -97,7 +114,11 @@ class Pipeline:
         self.frames = 0
         self.windows = 0
         self._gate: Callable[[], bool] | None = None
-        self._analysing = True
+        self._analysing = True  # what the aggregator was last told (the gate owns the state)
+        self._min_window_s = 0.0
+        #: timings of the last step (a few perf_counter reads per frame)
+        self.last = StepTimes()
+        self._publish_ms: list[float] = []
 
     @classmethod
     def from_config(
@@ -126,10 +147,13 @@ class Pipeline:
             counts_withheld=config.privacy.dp.enabled,
         )
 
-    def set_gate(self, gate: Callable[[], bool] | None) -> None:
-        """Remote pause: while ``gate()`` is false no frame is analysed and no window is
-        published; pausing publishes the open window as ``partial``, resuming opens a new one."""
+    def set_gate(self, gate: Callable[[], bool] | None, min_window_s: float = 0.0) -> None:
+        """Remote pause: while ``gate()`` (asked before every frame) is false no frame is
+        analysed and no window is published; pausing publishes the open window as
+        ``partial`` (one shorter than ``min_window_s`` is held and continued, see
+        :meth:`Aggregator.pause`), resuming opens a new one."""
         self._gate = gate
+        self._min_window_s = min_window_s
         self._analysing = gate is None or gate()
 
     def _analysis_on(self, now: float) -> bool:
@@ -137,12 +161,11 @@ class Pipeline:
         if on != self._analysing:
             self._analysing = on
             if on:
-                self.aggregator.flush(now)  # only paused time: nothing was analysed in it
                 self.tracker.reset()
-                self.aggregator.start(now)
+                self._emit(self.aggregator.resume(now))
                 log.info("analysis resumed")
             else:
-                self._emit(self.aggregator.flush(now))
+                self._emit(self.aggregator.pause(now, self._min_window_s))
                 log.info("analysis paused: no frame is analysed until it is resumed")
         return on
 
@@ -150,31 +173,55 @@ class Pipeline:
         """Process the newest frame if one arrives within ``FRAME_WAIT_S``; close windows."""
         frame = source.read(FRAME_WAIT_S)
         now = self._clock.wall()
+        self._publish_ms.clear()
+        self.last = StepTimes()
         if not self._analysis_on(now):
             return
         camera = source.status  # changes are noted at the time they happened, not now
         self.aggregator.note_camera(camera.delivering, min(camera.since_s, now))
         if frame is None:
             self._emit(self.aggregator.poll(now))
+            self.last = StepTimes(publish_ms=tuple(self._publish_ms))
             return
-        if self.tracker.detection_due(frame.t_s):
+        perf = time.perf_counter
+        detected = self.tracker.detection_due(frame.t_s)
+        classified = 0
+        if detected:
             image = self.privacy.prepare(frame.image)  # masks blacked out before detection
             detections = self.analyzer.detect(image, keep=self.privacy.admits)
+            t0 = perf()
             plan = self.tracker.plan(detections, frame.t_s)  # which track, which are due
-            update = self.tracker.commit(plan, self.analyzer.classify(image, plan.due_detections))
+            t1 = perf()
+            probs = self.analyzer.classify(image, plan.due_detections)
+            t2 = perf()
+            update = self.tracker.commit(plan, probs)
+            track_s = t1 - t0 + perf() - t2
+            classified = len(plan.due_detections)
         else:  # between detections (detector.fps) the tracks of the last one carry on
+            t0 = perf()
             update = self.tracker.coast(frame.t_s)
+            track_s = perf() - t0
         self.frames += 1
-        self._emit(self.aggregator.observe(update, now))
+        t3 = perf()
+        window = self.aggregator.observe(update, now)
+        aggregate_s = perf() - t3
+        self._emit(window)
+        self.last = StepTimes(
+            True, detected, classified, len(update.observations), track_s * 1000.0,
+            aggregate_s * 1000.0, tuple(self._publish_ms),
+        )  # fmt: skip
 
     def finish(self) -> None:
-        """Publish the open window as ``partial`` (shutdown or end of file)."""
-        if self._analysing:
+        """Publish the open window (or one held over a pause) as ``partial`` (shutdown or end
+        of file)."""
+        if self._analysing or self.aggregator.held:
             self._emit(self.aggregator.flush(self._clock.wall()))
 
     def _emit(self, window: Window | None) -> None:
         if window is not None:
+            t0 = time.perf_counter()
             self._windows.window_closed(window)
+            self._publish_ms.append((time.perf_counter() - t0) * 1000.0)
             self.windows += 1
 
     def snapshot(self, source: SourceStats | None) -> PipelineSnapshot:

@@ -4,64 +4,107 @@ would trip over at start, checked before it starts, each problem at its YAML lin
 Validation (:mod:`edge.config`) does no I/O; this does: model ids and files (hash, tensors,
 that the runtime loads them), ``models.dir``, ``file:`` sources, the MQTT password file and
 the TLS files. It only reads. Warnings (a password sent without TLS) do not stop a start.
+
+What it builds to check, it hands on: a clean pre-flight carries a :class:`Prepared` (the
+loaded and verified models, the TLS context, the parsed camera source) that ``edge run`` and
+``edge demo`` give to :class:`edge.app.Service`, so each is made once per start.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping
+import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from edge.config import Config
 from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.loader import LoadedConfig
-from edge.config.source import parse_source
-from edge.inference.models import (
-    ModelError,
-    bundled_models_dir,
-    get_spec,
-    load_model,
-    read_manifest,
-)
+from edge.config.source import SourceSpec, parse_source
+from edge.inference.analyzer import FaceAnalyzer, load_classifier, load_detector
+from edge.inference.models import ModelError, bundled_models_dir, read_manifest
 from edge.publish.connect import QOS2_REASON, MqttSetupError, load_credentials, tls_context
 from edge.publish.diskfault import human_bytes
 from edge.service.state import resolve_state_dir
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What a start needs, made once by the pre-flight and handed to the service: the
+    config, both models loaded and verified, the parsed camera source and the MQTT TLS
+    context (None without TLS) that every connection of the publisher uses."""
+
+    config: Config
+    analyzer: FaceAnalyzer
+    source: SourceSpec
+    tls: ssl.SSLContext | None
 
 
 @dataclass(frozen=True, slots=True)
 class Preflight:
-    """What the pre-flight found: problems that stop a start, and warnings."""
+    """What the pre-flight found: problems that stop a start, and warnings; with no
+    problem, :attr:`prepared` holds what it built."""
 
     issues: tuple[ConfigIssue, ...]
     warnings: tuple[str, ...]
+    prepared: Prepared | None = None
 
     def raise_for_issues(self, file: str) -> None:
         if self.issues:
             raise ConfigError(file, list(self.issues))
 
+    def ready(self, file: str) -> Prepared:
+        """:attr:`prepared`, or :class:`ConfigError` with every problem."""
+        self.raise_for_issues(file)
+        assert self.prepared is not None  # no issue: every part was built
+        return self.prepared
+
+
+@dataclass(slots=True)
+class _Built:
+    """What the checks built on the way, collected into :class:`Prepared` when all pass."""
+
+    analyzer: FaceAnalyzer | None = None
+    source: SourceSpec | None = None
+    tls: ssl.SSLContext | None = None
+
 
 def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
     """Check ``loaded`` against this machine; never raises for what it finds."""
+    built = _Built()
     issues: list[ConfigIssue] = []
-    issues += _models(loaded)
-    issues += _source(loaded)
-    mqtt_issues, warnings = _mqtt(loaded, env)
+    issues += _models(loaded, built)
+    issues += _source(loaded, built)
+    mqtt_issues, warnings = _mqtt(loaded, env, built)
     issues += mqtt_issues
     state_issues, state_warnings = _state_dir(loaded, env)
     issues += state_issues
-    warnings += state_warnings + _camera_device(loaded) + _all_defaults(loaded)
+    warnings += state_warnings + _camera_device(loaded, built.source) + _all_defaults(loaded)
     issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
-    return Preflight(tuple(issues), tuple(warnings))
+    prepared = None
+    if not issues and built.analyzer is not None and built.source is not None:
+        prepared = Prepared(loaded.config, built.analyzer, built.source, built.tls)
+    return Preflight(tuple(issues), tuple(warnings), prepared)
+
+
+def prepare(config: Config, env: Mapping[str, str], origin: str) -> tuple[Prepared, Preflight]:
+    """The pre-flight of a config made from flags (``edge demo``): problems
+    raise :class:`ConfigError` naming ``origin`` (no YAML lines)."""
+    result = run_preflight(LoadedConfig(config, origin, {}), env)
+    return result.ready(origin), result
 
 
 def _issue(loaded: LoadedConfig, path: str, message: str, hint: str) -> ConfigIssue:
     return ConfigIssue(path, loaded.line_for(*path.split(".")), message, hint)
 
 
-def _models(loaded: LoadedConfig) -> list[ConfigIssue]:
+def _models(loaded: LoadedConfig, built: _Built) -> list[ConfigIssue]:
     config = loaded.config
     models_dir = config.models.dir if config.models.dir is not None else bundled_models_dir()
     if config.models.dir is not None and not (models_dir / "manifest.toml").is_file():
@@ -74,16 +117,31 @@ def _models(loaded: LoadedConfig) -> list[ConfigIssue]:
                 "the bundled models",
             )
         ]
-    issues = []
-    for key, model_id, kind, threads in (
-        ("detector.model", config.detector.model, "detector", 1),
-        ("classifier.model", config.classifier.model, "classifier", 1),
-    ):
-        try:
-            load_model(get_spec(models_dir, model_id, kind), threads)
-        except ModelError as exc:
-            issues.append(_issue(loaded, key, str(exc), _model_hint(models_dir, kind, exc)))
+    issues: list[ConfigIssue] = []
+    detector = _load(
+        loaded, "detector.model", lambda: load_detector(config, models_dir), issues, models_dir
+    )
+    classifier = _load(
+        loaded, "classifier.model", lambda: load_classifier(config, models_dir), issues, models_dir
+    )
+    if detector is not None and classifier is not None:  # loaded once, here, for the service
+        built.analyzer = FaceAnalyzer(detector, classifier)
     return issues
+
+
+def _load(
+    loaded: LoadedConfig,
+    key: str,
+    load: Callable[[], _T],
+    issues: list[ConfigIssue],
+    models_dir: Path,
+) -> _T | None:
+    try:
+        return load()
+    except ModelError as exc:
+        kind = key.split(".", maxsplit=1)[0]
+        issues.append(_issue(loaded, key, str(exc), _model_hint(models_dir, kind, exc)))
+        return None
 
 
 def _model_hint(models_dir: Path, kind: str, exc: ModelError) -> str:
@@ -110,10 +168,9 @@ def _warning(loaded: LoadedConfig, path: str, message: str, hint: str) -> str:
     return f"{where}{path}: {message} (hint: {hint})"
 
 
-def _camera_device(loaded: LoadedConfig) -> list[str]:
+def _camera_device(loaded: LoadedConfig, spec: SourceSpec | None) -> list[str]:
     """A V4L2 device that does not exist (yet): a warning, as it may be plugged in later."""
-    spec = parse_source(loaded.config.camera.source)
-    if spec.kind != "v4l2":
+    if spec is None or spec.kind != "v4l2":
         return []
     device = Path(f"/dev/video{spec.target}" if spec.target.isdigit() else spec.target)
     if device.exists():
@@ -183,8 +240,8 @@ def _all_defaults(loaded: LoadedConfig) -> list[str]:
     ]
 
 
-def _source(loaded: LoadedConfig) -> list[ConfigIssue]:
-    spec = parse_source(loaded.config.camera.source)
+def _source(loaded: LoadedConfig, built: _Built) -> list[ConfigIssue]:
+    spec = built.source = parse_source(loaded.config.camera.source)
     if spec.kind == "file" and not Path(spec.target).exists():
         return [
             _issue(
@@ -198,7 +255,7 @@ def _source(loaded: LoadedConfig) -> list[ConfigIssue]:
 
 
 def _mqtt(
-    loaded: LoadedConfig, env: Mapping[str, str]
+    loaded: LoadedConfig, env: Mapping[str, str], built: _Built
 ) -> tuple[list[ConfigIssue], list[str]]:
     mqtt = loaded.config.mqtt
     issues: list[ConfigIssue] = []
@@ -218,7 +275,7 @@ def _mqtt(
                 "(mqtt.tls) unless the broker is on this machine"
             )
     try:
-        tls_context(mqtt)
+        built.tls = tls_context(mqtt)
     except MqttSetupError as exc:
         text = str(exc)
         key = next(

@@ -7,6 +7,7 @@ fields go on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -189,6 +190,38 @@ class Liveness(Protocol):
     def failed(self, exc: BaseException) -> None: ...
 
     def done(self) -> None: ...
+
+
+class AnalysisGate(Protocol):
+    """The one owner of the remote pause (:class:`edge.service.pause.AnalysisSwitch`): the
+    others ask it (``enabled``) or are told of each change (``subscribe``), never keep a
+    copy in step by polling."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def subscribe(self, listener: Callable[[bool], None]) -> None: ...
+
+
+class Toggle:
+    """An in-memory :class:`AnalysisGate` (a camera source nobody pauses remotely, tests)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._enabled = enabled
+        self._listeners: list[Callable[[bool], None]] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def subscribe(self, listener: Callable[[bool], None]) -> None:
+        self._listeners.append(listener)
+
+    def set(self, enabled: bool) -> None:
+        if enabled != self._enabled:
+            self._enabled = enabled
+            for listener in self._listeners:
+                listener(enabled)
 
 
 class NoLiveness:

@@ -12,6 +12,12 @@ Per window, for each track seen at least ``min_seen_s``:
 
 ``camera_lost_s`` is the part of the window in which the camera delivered nothing (lost or
 reopening), from :meth:`Aggregator.note_camera`: such a window's counts are incomplete.
+
+Remote pause (:meth:`Aggregator.pause`, :meth:`Aggregator.resume`): the open window is closed
+as ``partial`` when analysis pauses, unless it has covered less than ``min_s``; such a short
+window is held instead and continued after the resume when its slot is not over yet (then it
+is published once, at its end, as ``partial``); only when the pause outlasts its slot is it
+published on the resume, as ``partial`` ending at the pause.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class _Open:
     frames: int = 0
     tracks: dict[int, _TrackStats] = field(default_factory=dict)
     camera_lost_s: float = 0.0
+    paused_at: float | None = None  # held over a pause (see Aggregator.pause)
+    interrupted: bool = False  # a pause fell inside it: it closes as partial
 
 
 class Aggregator:
@@ -114,7 +122,7 @@ class Aggregator:
         win = self._ensure_open(now_s)
         if now_s < win.end_s:
             return None
-        closed = self._summarise(win, win.end_s, partial=False)
+        closed = self._summarise(win, win.end_s, partial=win.interrupted)
         start, end = self._bounds(now_s)
         self._open = _Open(start_s=start, end_s=end)
         return closed
@@ -124,7 +132,38 @@ class Aggregator:
         if self._open is None:
             return None
         win, self._open = self._open, None
-        return self._summarise(win, min(now_s, win.end_s), partial=True)
+        end_s = min(now_s, win.end_s, win.paused_at if win.paused_at is not None else now_s)
+        return self._summarise(win, end_s, partial=True)
+
+    @property
+    def held(self) -> bool:
+        """A short window is held over a pause (see :meth:`pause`)."""
+        return self._open is not None and self._open.paused_at is not None
+
+    def pause(self, now_s: float, min_s: float) -> Window | None:
+        """Analysis paused: the open window closed as ``partial``, or None when it covered
+        less than ``min_s`` (it is held for :meth:`resume`) or nothing was open."""
+        win = self._open
+        if win is None or now_s - win.start_s >= min_s or now_s >= win.end_s:
+            return self.flush(now_s)
+        win.paused_at = now_s
+        return None
+
+    def resume(self, now_s: float) -> Window | None:
+        """Analysis resumed: a held window whose slot is not over continues (it closes at its
+        end as ``partial``); one whose slot ended meanwhile is returned, ``partial`` up to the
+        pause. Otherwise a new window opens now."""
+        win, self._open = self._open, None
+        self._camera_down_since = None  # the camera was closed on purpose, not lost
+        if win is not None and win.paused_at is not None:
+            if now_s < win.end_s:
+                win.paused_at, win.interrupted = None, True
+                self._open = win
+                return None
+            self.start(now_s)
+            return self._summarise(win, win.paused_at, partial=True)
+        self.start(now_s)
+        return None
 
     def _summarise(self, win: _Open, end_s: float, *, partial: bool) -> Window:
         tracks = [t for t in win.tracks.values() if t.age_s >= self._min_seen_s]

@@ -8,7 +8,7 @@ from pathlib import Path
 from edge.camera.base import Capture, CaptureError, LatestFrameSource
 from edge.config import CameraConfig
 from edge.config.source import SourceSpec, parse_source
-from edge.types import Liveness
+from edge.types import AnalysisGate, Liveness
 
 __all__ = [
     "Capture",
@@ -57,22 +57,37 @@ def _opener(spec: SourceSpec, cfg: CameraConfig) -> tuple[Callable[[], Capture],
             spec, width=cfg.width, height=cfg.height, fps=cfg.fps, timeout_s=cfg.read_timeout_s
         )
 
+    if spec.kind == "v4l2":  # OpenCV's V4L2 backend keeps no open/read timeout of its own
+
+        def open_v4l2() -> Capture:
+            from edge.camera.deadline import DeadlineCapture
+
+            return DeadlineCapture(open_cv, timeout_s=cfg.read_timeout_s, name=spec.redacted())
+
+        return open_v4l2, fps
     return open_cv, fps
 
 
-def open_capture(cfg: CameraConfig) -> Capture:
-    """The bare capture for ``cfg.source``: no thread, no pacing, no reopen (``edge bench``).
-
-    Frames come as fast as the source delivers them; the caller closes it.
+def open_capture(cfg: CameraConfig, spec: SourceSpec | None = None) -> Capture:
+    """The bare capture for ``cfg.source`` (``spec``: already parsed): no thread, no pacing,
+    no reopen (``edge bench``). Frames come as fast as the source delivers them; the caller
+    closes it.
     """
-    opener, _pace = _opener(parse_source(cfg.source), cfg)
+    opener, _pace = _opener(spec or parse_source(cfg.source), cfg)
     return opener()
 
 
-def open_source(cfg: CameraConfig, liveness: Liveness | None = None) -> LatestFrameSource:
+def open_source(
+    cfg: CameraConfig,
+    liveness: Liveness | None = None,
+    *,
+    spec: SourceSpec | None = None,
+    gate: AnalysisGate | None = None,
+) -> LatestFrameSource:
     """A not-yet-started threaded source for ``cfg.source`` (use it as a context manager);
-    its thread reports to ``liveness``."""
-    spec = parse_source(cfg.source)
+    ``spec`` is the source already parsed (by the pre-flight), its thread reports to
+    ``liveness`` and closes the camera while ``gate`` (the remote pause) is off."""
+    spec = spec or parse_source(cfg.source)
     opener, pace = _opener(spec, cfg)
     return LatestFrameSource(
         opener,
@@ -83,4 +98,5 @@ def open_source(cfg: CameraConfig, liveness: Liveness | None = None) -> LatestFr
         loop=cfg.loop,
         read_timeout_s=cfg.read_timeout_s,
         liveness=liveness,
+        gate=gate,
     )

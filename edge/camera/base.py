@@ -8,8 +8,9 @@ pipeline lag behind the camera.
 The thread reports to the service's health (:class:`edge.types.Liveness`): a beat before
 every blocking step with the longest it may take, and an unexpected exception (logged with
 its traceback) that ends it. Its state (opening / ok / lost / paused / ended, since when,
-reopen attempts) is :attr:`LatestFrameSource.status`. :meth:`LatestFrameSource.pause` closes
-the camera until :meth:`LatestFrameSource.resume`.
+reopen attempts) is :attr:`LatestFrameSource.status`. The remote pause is owned by the
+``gate`` (the service's :class:`edge.service.pause.AnalysisSwitch`): the thread asks it before
+every frame and is woken by its change notice; while it is off the camera is closed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from edge.types import CameraState, CameraStatus, Frame, ImageArray, Liveness, NoLiveness
+from edge.types import (
+    AnalysisGate,
+    CameraState,
+    CameraStatus,
+    Frame,
+    ImageArray,
+    Liveness,
+    NoLiveness,
+    Toggle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +69,8 @@ class LatestFrameSource:
     to real time (None for live cameras, which pace themselves). With ``loop`` a file restarts
     at its end; without it the source ends and :attr:`ended` becomes true. ``read_timeout_s``
     is the longest one ``Capture.read`` may block (it bounds the heartbeat's promise).
+    ``gate`` owns the remote pause (default: an own :class:`~edge.types.Toggle`, switched by
+    :meth:`pause` and :meth:`resume`).
     """
 
     def __init__(
@@ -74,6 +86,7 @@ class LatestFrameSource:
         liveness: Liveness | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        gate: AnalysisGate | None = None,
     ) -> None:
         self._opener = opener
         self._name = name
@@ -89,8 +102,12 @@ class LatestFrameSource:
         self._latest: Frame | None = None
         self._stop = threading.Event()
         self._ended = threading.Event()
-        self._running = threading.Event()  # cleared while paused
-        self._running.set()
+        self._toggle: Toggle | None = None
+        if gate is None:
+            gate = self._toggle = Toggle()
+        self._gate = gate
+        self._wake = threading.Event()  # set on a change of the gate and on close
+        self._gate.subscribe(self._gate_changed)
         self._first_attempt = threading.Event()
         self._thread: threading.Thread | None = None
         self._captured = self._delivered = self._dropped = self._reopens = 0
@@ -125,18 +142,30 @@ class LatestFrameSource:
         return self._first_attempt.wait(timeout_s)
 
     def pause(self) -> None:
-        """Close the camera and capture nothing until :meth:`resume` (remote pause)."""
-        self._running.clear()
-        with self._cond:
-            self._latest = None
-            self._cond.notify_all()
+        """Close the camera and capture nothing until :meth:`resume` (a source without a
+        gate of its own; with one, its owner pauses)."""
+        self._own_toggle().set(False)
 
     def resume(self) -> None:
-        self._running.set()
+        self._own_toggle().set(True)
+
+    def _own_toggle(self) -> Toggle:
+        if self._toggle is None:
+            raise RuntimeError("this source follows its gate: switch the gate, not the source")
+        return self._toggle
 
     @property
     def paused(self) -> bool:
-        return not self._running.is_set()
+        return not self._gate.enabled
+
+    def _gate_changed(self, enabled: bool) -> None:
+        """The gate's change notice (any thread): a frame captured before a pause is never
+        handed out; the capture thread wakes at once."""
+        if not enabled:
+            with self._cond:
+                self._latest = None
+                self._cond.notify_all()
+        self._wake.set()
 
     def read(self, timeout_s: float) -> Frame | None:
         """The newest unread frame, waiting at most ``timeout_s``; None if none arrived."""
@@ -163,7 +192,7 @@ class LatestFrameSource:
 
     def close(self, timeout_s: float = 2.0) -> None:
         self._stop.set()
-        self._running.set()  # wake a paused thread so that it can end
+        self._wake.set()  # wake a paused thread so that it can end
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None:
@@ -190,7 +219,7 @@ class LatestFrameSource:
 
     def _publish(self, image: ImageArray, index: int) -> None:
         with self._cond:
-            if not self._running.is_set():
+            if not self._gate.enabled:
                 return  # paused meanwhile: nothing is handed out while paused
             if self._latest is not None:
                 self._dropped += 1
@@ -222,8 +251,12 @@ class LatestFrameSource:
 
     def _idle_while_paused(self) -> None:
         self._set_state("paused")
-        while not self._running.wait(1.0):
+        while not self._stop.is_set():
+            self._wake.clear()
+            if self._gate.enabled:
+                break
             self._liveness.beat(1.0)
+            self._wake.wait(1.0)
         if not self._stop.is_set():
             self._set_state("opening")
 
@@ -231,7 +264,7 @@ class LatestFrameSource:
         backoff = self._reopen_initial_s
         index = 0
         while not self._stop.is_set():
-            if not self._running.is_set():
+            if not self._gate.enabled:
                 self._idle_while_paused()
                 continue
             self._liveness.beat(self._read_timeout_s)
@@ -268,7 +301,7 @@ class LatestFrameSource:
         CaptureError)."""
         start = self._clock()
         count = 0
-        while not self._stop.is_set() and self._running.is_set():
+        while not self._stop.is_set() and self._gate.enabled:
             self._liveness.beat(self._read_timeout_s)
             image = capture.read()
             if image is None:

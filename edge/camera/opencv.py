@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 from pathlib import Path
 
 import cv2
@@ -14,11 +16,17 @@ from edge.types import ImageArray
 
 log = logging.getLogger(__name__)
 
+#: OpenCV's wait (whole seconds) for one V4L2 frame; the backend's default is 10.
+V4L2_SELECT_TIMEOUT_ENV = "OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
 class OpenCvCapture:
-    """``cv2.VideoCapture`` on a device, an RTSP URL or a video file; frames returned as RGB."""
+    """``cv2.VideoCapture`` on a device, an RTSP URL or a video file; frames returned as RGB.
+
+    RTSP and files go through FFmpeg with ``timeout_s`` as its open and read timeouts; V4L2
+    ignores both properties, so :func:`edge.camera.open_source` wraps it in
+    :class:`edge.camera.deadline.DeadlineCapture`."""
 
     def __init__(
         self, spec: SourceSpec, *, width: int, height: int, fps: float, timeout_s: float
@@ -32,6 +40,9 @@ class OpenCvCapture:
             timeout_ms,
         ]
         if spec.kind == "v4l2":
+            # The V4L2 backend ignores the timeout properties; its select() waits this many
+            # whole seconds (read once per process); the deadline itself is DeadlineCapture's.
+            os.environ.setdefault(V4L2_SELECT_TIMEOUT_ENV, str(max(1, math.ceil(timeout_s))))
             target: str | int = int(spec.target) if spec.target.isdigit() else spec.target
             self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)

@@ -16,21 +16,19 @@ log = logging.getLogger("edge")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.preflight import checked_config
+    from edge.config.loader import load_document
+    from edge.preflight import run_preflight
 
-    if args.log_level:  # before the pre-flight, so its model loading logs at that level too
-        setup_logging(args.log_level)
-    loaded, preflight = checked_config(args.config, os.environ)  # the same checks as config check
-    config = loaded.config
-    if not args.log_level:
-        setup_logging(config.logging.level)
+    loaded = load_document(args.config)  # validation errors first, as in config check
+    setup_logging(args.log_level or loaded.config.logging.level)  # before the models load
+    preflight = run_preflight(loaded, os.environ)  # the same checks as config check
     for warning in preflight.warnings:
         log.warning("%s", warning)
     from edge.app import Service
 
     stop = threading.Event()
     install_stop_handlers(stop)
-    Service(config, stop=stop).run()
+    Service(preflight.ready(loaded.file), stop=stop).run()  # models, TLS, source made once
     return EXIT_OK
 
 
@@ -56,10 +54,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         flags["mqtt.host"] = ("--mqtt", args.mqtt[0])
         flags["mqtt.port"] = ("--mqtt", args.mqtt[1])
     config = config_with_flags(base, flags)
+    from edge.preflight import prepare
+
+    prepared, preflight = prepare(config, os.environ, "edge demo")
+    for warning in preflight.warnings:
+        log.warning("%s", warning)
     stop = threading.Event()
     install_stop_handlers(stop)
     demo = Demo(echo=_PrintSink(), mqtt=bool(args.mqtt))
-    result = Service(config, stop=stop, demo=demo).run()
+    result = Service(prepared, stop=stop, demo=demo).run()
     print(f"demo: {result.frames} frames analysed, {result.windows} windows", file=sys.stderr)
     if result.undelivered:
         print(

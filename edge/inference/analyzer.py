@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,13 +23,18 @@ from edge.types import Detection, Face, FloatArray, ImageArray
 
 
 class StageTimes:
-    """The last ``size`` durations of one stage, in milliseconds."""
+    """The last ``size`` durations of one stage, in milliseconds; :attr:`count` (all
+    samples so far) and :attr:`last` tell an observer whether and how long it just ran."""
 
     def __init__(self, size: int = 512) -> None:
         self._values: deque[float] = deque(maxlen=size)
+        self.count = 0
+        self.last = 0.0
 
     def add(self, ms: float) -> None:
         self._values.append(ms)
+        self.count += 1
+        self.last = ms
 
     def p50_p95(self) -> tuple[float, float] | None:
         """(median, 95th percentile), or None before the first sample."""
@@ -38,6 +44,32 @@ class StageTimes:
         return float(p50), float(p95)
 
 
+def load_detector(config: Config, models_dir: Path) -> FaceDetector:
+    """The configured detector, its file verified and loaded (raises ``ModelError``)."""
+    det = config.detector
+    return FaceDetector(
+        get_spec(models_dir, det.model, "detector"),
+        threads=det.threads,
+        score_threshold=det.score_threshold,
+        nms_iou=det.nms_iou,
+        tiles=det.tiles,
+        auto_tile_ratio=det.auto_tile_ratio,
+        tile_overlap=det.tile_overlap,
+        max_faces=det.max_faces,
+    )
+
+
+def load_classifier(config: Config, models_dir: Path) -> ExpressionClassifier:
+    """The configured classifier, its file verified and loaded (raises ``ModelError``)."""
+    cls_cfg = config.classifier
+    return ExpressionClassifier(
+        get_spec(models_dir, cls_cfg.model, "classifier"),
+        threads=cls_cfg.threads,
+        margin=cls_cfg.margin,
+        flip_tta=cls_cfg.flip_tta,
+    )
+
+
 class FaceAnalyzer:
     """Runs detection on the RGB frame, then classifies faces in one batch."""
 
@@ -45,31 +77,16 @@ class FaceAnalyzer:
         self.detector = detector
         self.classifier = classifier
         self.detect_ms = StageTimes()
-        self.classify_ms = StageTimes()
+        self.classify_ms = StageTimes()  # per face: align + infer
+        self.align_ms = StageTimes()  # per face: eye-line warp into the batch
+        self.infer_ms = StageTimes()  # per face: the batched invoke divided by its faces
 
     @classmethod
     def from_config(cls, config: Config) -> FaceAnalyzer:
-        """Load both models once (sha256 and tensor checks included)."""
+        """Load both models once (sha256 and tensor checks included). ``edge run`` and
+        ``edge demo`` get theirs from the pre-flight (:class:`edge.preflight.Prepared`)."""
         models_dir = config.models.dir or bundled_models_dir()
-        det = config.detector
-        detector = FaceDetector(
-            get_spec(models_dir, det.model, "detector"),
-            threads=det.threads,
-            score_threshold=det.score_threshold,
-            nms_iou=det.nms_iou,
-            tiles=det.tiles,
-            auto_tile_ratio=det.auto_tile_ratio,
-            tile_overlap=det.tile_overlap,
-            max_faces=det.max_faces,
-        )
-        cls_cfg = config.classifier
-        classifier = ExpressionClassifier(
-            get_spec(models_dir, cls_cfg.model, "classifier"),
-            threads=cls_cfg.threads,
-            margin=cls_cfg.margin,
-            flip_tta=cls_cfg.flip_tta,
-        )
-        return cls(detector, classifier)
+        return cls(load_detector(config, models_dir), load_classifier(config, models_dir))
 
     def detect(
         self, image: ImageArray, keep: Callable[[Detection], bool] | None = None
@@ -87,9 +104,15 @@ class FaceAnalyzer:
         """Probabilities (N x 7) of ``detections`` in the RGB ``image``, one batched invoke."""
         if not detections:
             return self.classifier.classify_faces(image, detections)
+        per_face = 1000.0 / len(detections)
         t0 = time.perf_counter()
-        probs = self.classifier.classify_faces(image, detections)
-        self.classify_ms.add((time.perf_counter() - t0) * 1000.0 / len(detections))
+        self.classifier.crop_all(image, detections)
+        t1 = time.perf_counter()
+        probs = self.classifier.infer(len(detections))
+        t2 = time.perf_counter()
+        self.align_ms.add((t1 - t0) * per_face)
+        self.infer_ms.add((t2 - t1) * per_face)
+        self.classify_ms.add((t2 - t0) * per_face)
         return probs
 
     def analyze(

@@ -143,11 +143,16 @@ class ExpressionClassifier:
         count = len(detections)
         if count == 0:
             return np.zeros((0, len(EXPRESSIONS)), dtype=np.float32)
+        self.crop_all(image, detections)
+        return self.infer(count)
+
+    def crop_all(self, image: ImageArray, detections: Sequence[Detection]) -> None:
+        """Every face's aligned crop into its batch slot (the slots grow when needed)."""
+        count = len(detections)
         if count > len(self._crops):
             self._grow(max(count, 2 * len(self._crops)))
         for slot, detection in enumerate(detections):
             self.crop_into(image, detection, slot)
-        return self.infer(count)
 
     def infer(self, count: int) -> FloatArray:
         """Classify the first ``count`` crop slots in one invoke (mirrors in the same batch)."""

@@ -23,6 +23,8 @@ from edge.types import EXPRESSIONS
 
 log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
+
 
 class ModelError(RuntimeError):
     """A model file or the manifest is missing, corrupt, or does not match; ``restore`` is
@@ -261,6 +263,7 @@ def load_model(spec: ModelSpec, threads: int) -> Interpreter:
                 f"{spec.path.name}: {what} quantization ({scale}, {zero}) differs from the "
                 f"manifest ({quant.scale}, {quant.zero_point})"
             )
+    log.info("model %s loaded (%s, sha256 verified)", spec.model_id, spec.path.name)
     log.debug(
         "model %s (%s) loaded from %s: input %s %s, sha256 and tensors match the manifest",
         spec.short_id, spec.kind, spec.path, list(spec.input_shape), spec.input_dtype,

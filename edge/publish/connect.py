@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -52,6 +52,29 @@ class PublisherStats:
     reconnects: int
     attempts: int
     outbox_depth: int
+
+
+LinkPhase = Literal["down", "handshake", "up"]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """The publisher's connection in one value, replaced whole under its lock: ``phase``
+    (``down``: no socket; ``handshake``: TCP up, CONNACK awaited; ``up``: connected) and
+    what the last log line said about it (``label``: new, connected, unreachable, refused,
+    disconnected; ``detail``: the setting to check)."""
+
+    phase: LinkPhase = "down"
+    label: str = "new"
+    detail: str = ""
+
+    @property
+    def connected(self) -> bool:
+        return self.phase == "up"
+
+    @property
+    def down(self) -> bool:
+        return self.phase == "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +176,12 @@ def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
     return context
 
 
-def build_client(config: MqttConfig, topics: Topics, env: Mapping[str, str]) -> mqtt.Client:
+def build_client(
+    config: MqttConfig, topics: Topics, env: Mapping[str, str], context: ssl.SSLContext | None
+) -> mqtt.Client:
     """A configured paho client (not connected): protocol, stable id, last will, TLS, login,
-    bounded in-flight window and queue."""
-    context = tls_context(config)
+    bounded in-flight window and queue. ``context`` is the one TLS context of the publisher
+    (:func:`tls_context`, built once at start), None without TLS."""
     credentials = load_credentials(config, env)
     client_id = config.client_id or f"edge-{topics.device_id}"
     protocol = mqtt.MQTTv5 if config.protocol == "5" else mqtt.MQTTv311

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 
@@ -37,6 +37,8 @@ from edge.publish.connect import (
     MAX_INFLIGHT,
     QOS2_REFUSED,
     Backoff,
+    Link,
+    LinkPhase,
     MqttSetupError,
     PublisherStats,
     build_client,
@@ -54,6 +56,7 @@ from edge.publish.window import as_historical, state_message
 from edge.types import Liveness, NoLiveness
 
 log = logging.getLogger(__name__)
+INFO = logging.INFO
 
 #: Longest a ``loop()`` call blocks; bounds timer resolution and stop latency.
 LOOP_S = 0.1
@@ -78,7 +81,9 @@ class MqttPublisher:
         rand: Callable[[], float] = random.random,
         durable: bool = True,
         liveness: Liveness | None = None,
+        tls: ssl.SSLContext | Literal["from-config"] | None = "from-config",
     ) -> None:
+        """``tls``: the context of every connection (default: built here once from config)."""
         import os
 
         self._liveness: Liveness = liveness or NoLiveness()
@@ -92,9 +97,9 @@ class MqttPublisher:
         self._wall = wall
         self._rand = rand
         self._env = os.environ if env is None else env
-        tls_context(config)  # check TLS files now: a clear error at start, not in the thread
+        context = tls_context(config) if isinstance(tls, str) else tls
         self._new_client: Callable[[], mqtt.Client] = lambda: build_client(
-            config, topics, self._env
+            config, topics, self._env, context
         )
         self._client = self._new_client()  # also checks the password file now
         self._lock = threading.RLock()
@@ -108,11 +113,9 @@ class MqttPublisher:
         self._state_seq = 0  # seq of the window last copied to the retained state topic
         self._connect_t = 0.0
         self._sent_upto = 0
-        self._connected = threading.Event()
-        self._link_up = False
+        self._link = Link()  # the connection's one state; replaced whole by _set_link
         self._stop = threading.Event()
         self._backoff = Backoff(config.reconnect_initial_s, config.reconnect_max_s, rand)
-        self._state = ("new", "")
         self._connects = 0
         self._attempts = 0
         self._thread = threading.Thread(target=self._run, name="mqtt", daemon=True)
@@ -122,21 +125,17 @@ class MqttPublisher:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close(timeout_s=2.0)
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        return self._link.connected
 
     def wait_connected(self, timeout_s: float) -> bool:
-        """Block until the first connection is up, at most ``timeout_s``."""
-        return self._connected.wait(timeout_s)
+        """Block until the connection is up, at most ``timeout_s``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._link.connected, timeout_s)
 
     @property
     def unacked(self) -> int:
@@ -168,7 +167,7 @@ class MqttPublisher:
         with self._lock:
             with contextlib.suppress(Exception):
                 self._client.disconnect()
-            self._connected.clear()
+            self._set_link("down")
         waiting = self._outbox.stored
         if waiting and self._durable:
             log.warning(
@@ -257,17 +256,16 @@ class MqttPublisher:
         promise_s = self._config.reconnect_max_s + self._config.connect_timeout_s + 1.0
         while not self._stop.is_set():
             self._liveness.beat(promise_s)
-            if not self._link_up:
+            if self._link.down:
                 self._connect_once()
                 continue
             rc = self._client.loop(timeout=LOOP_S)
             self._service()
-            if rc != mqtt.MQTT_ERR_SUCCESS and self._link_up:
+            phase = self._link.phase  # _service may have changed it
+            if rc != mqtt.MQTT_ERR_SUCCESS and phase != "down":
                 self._link_lost(f"connection lost ({mqtt.error_string(rc)})")
-            elif self._link_up and not self.connected and self._connack_overdue():
-                detail = describe_no_connack(self._config)
-                self._set_state("unreachable", detail, logging.WARNING)
-                self._link_lost(detail)
+            elif phase == "handshake" and self._connack_overdue():
+                self._link_lost(describe_no_connack(self._config), label="unreachable")
 
     def _connack_overdue(self) -> bool:
         return time.monotonic() - self._connect_t > self._config.connect_timeout_s
@@ -286,10 +284,10 @@ class MqttPublisher:
             self._client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         except (OSError, ValueError) as exc:
             level = logging.ERROR if "TLS" in describe_connect_error(exc, cfg) else logging.WARNING
-            self._set_state("unreachable", describe_connect_error(exc, cfg), level)
+            self._set_link("down", "unreachable", describe_connect_error(exc, cfg), level)
             self._stop.wait(self._backoff.next_delay())
             return
-        self._link_up = True
+        self._set_link("handshake")
 
     def _attach(self, client: mqtt.Client) -> None:
         events = self._events
@@ -297,16 +295,32 @@ class MqttPublisher:
         client.on_publish = lambda _c, _u, mid, reason, _p: events.append(("ack", mid, reason))
         client.on_message = lambda _c, _u, msg: events.append(("msg", msg.topic, msg.payload))
 
-    def _link_lost(self, detail: str, level: int = logging.WARNING) -> None:
+    def _set_link(
+        self, phase: LinkPhase, label: str | None = None, detail: str = "", level: int = INFO
+    ) -> None:
+        """The one place the connection state changes; a new label/detail is logged once."""
+        with self._changed:
+            old = self._link
+            said = (old.label, old.detail) if label is None else (label, detail)
+            self._link = Link(phase, *said)
+            self._changed.notify_all()
+        if said != (old.label, old.detail):
+            cfg = self._config
+            log.log(level, "MQTT %s (%s:%s): %s", said[0], cfg.host, cfg.port, said[1])
+
+    def _link_lost(
+        self, detail: str, level: int = logging.WARNING, label: str | None = None
+    ) -> None:
+        """Down, then backoff; logged if it was up, with ``label``, or above WARNING."""
         was = self.connected
         with self._lock:
-            self._connected.clear()
-            self._link_up = False
             with contextlib.suppress(Exception):  # the socket may already be gone
                 self._client.disconnect()
-            self._changed.notify_all()
-        if was or level > logging.WARNING:
-            self._set_state("disconnected" if was else self._state[0], detail, level)
+            if was:
+                label = "disconnected"
+            elif label is None and level > logging.WARNING:
+                label = self._link.label
+            self._set_link("down", label, detail, level)
         self._stop.wait(self._backoff.next_delay())
 
     def _service(self) -> None:
@@ -349,8 +363,7 @@ class MqttPublisher:
 
     def _on_connack(self, reason: Any) -> None:
         if getattr(reason, "is_failure", False):
-            self._set_state("refused", describe_refusal(reason), logging.ERROR)
-            self._link_lost(describe_refusal(reason), logging.ERROR)
+            self._link_lost(describe_refusal(reason), logging.ERROR, label="refused")
             return
         with self._lock:
             self._client.publish(self._topics.status, STATUS_ONLINE, qos=1, retain=True)
@@ -358,10 +371,10 @@ class MqttPublisher:
                 self._client.subscribe(topic, qos=1)
             for message in self._retained.values():
                 self._publish(message)
-            self._connected.set()
             self._connects += 1
+            depth = self._outbox.depth
+            self._set_link("up", "connected", f"{depth} window(s) waiting in the outbox")
         self._backoff.reset()
-        self._set_state("connected", f"{self._outbox.depth} window(s) waiting in the outbox")
 
     def _pump(self) -> None:
         """Hand the oldest undelivered windows to paho, at most ``MAX_INFLIGHT`` at a time."""
@@ -385,9 +398,3 @@ class MqttPublisher:
                     self._outbox.ack([row.seq])  # accepted; no acknowledgement will come
                 else:
                     self._inflight[info.mid] = row.seq
-
-    def _set_state(self, state: str, detail: str, level: int = logging.INFO) -> None:
-        if (state, detail) != self._state:
-            self._state = (state, detail)
-            cfg = self._config
-            log.log(level, "MQTT %s (%s:%s): %s", state, cfg.host, cfg.port, detail)

@@ -124,3 +124,27 @@ def test_bench_realtime_reports_cpu_per_wall_second() -> None:
     result = _bench_json("--frames", "5", "--warmup", "1", "--realtime")
     assert isinstance(result["realtime"]["cpu_s_per_s"], float)
     assert isinstance(result["realtime"]["wall_s"], float)
+
+
+def test_bench_reads_the_pipelines_own_timings_without_wrapping() -> None:
+    """The bench runs the pipeline `edge run` builds and takes its stage times from the
+    timings that pipeline and its analyzer keep: no stage method is replaced on an instance,
+    and the analyzer's own counters saw exactly the detections and classified faces the
+    bench reports."""
+    from edge.app import sample_video
+    from edge.inference.analyzer import FaceAnalyzer
+    from edge.tools.bench.runner import NullSink, run_bench
+
+    config = Config.model_validate({"camera": {"source": f"file:{sample_video()}"}})
+    analyzer = FaceAnalyzer.from_config(config)
+    result = run_bench(config, frames=12, warmup=0, sinks=[NullSink()], analyzer=analyzer)
+    for obj, method in (
+        (analyzer.detector, "detect"), (analyzer.classifier, "infer"),
+        (analyzer.classifier, "crop_into"), (analyzer, "classify"),
+    ):  # fmt: skip
+        assert getattr(obj, method).__func__ is getattr(type(obj), method), method
+    stages = result["stages"]
+    assert stages["detect"]["n"] == analyzer.detect_ms.count > 0
+    assert stages["classify"]["n"] == stages["align"]["n"] > 0
+    assert analyzer.infer_ms.count == analyzer.align_ms.count <= stages["classify"]["n"]
+    assert stages["track"]["n"] == stages["aggregate"]["n"] == stages["frame"]["n"] == 12

@@ -3,8 +3,10 @@ against a real Mosquitto."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,64 @@ def test_commands_discovery_telemetry_state(broker: Broker, tmp_path: Path,
         assert rc == 0, err
     seqs = [m.json()["seq"] for m in late.on(f"{BASE}/emotions")]
     assert seqs[0] == windows[-1]["seq"] + 1, "a pause must not leave a gap in seq"
+
+
+def test_a_flood_of_toggles_is_coalesced(broker: Broker, tmp_path: Path,
+                                         validate_payload: Any) -> None:
+    """428 alternating OFF/ON commands within about 11 s (the rate of the reported flood,
+    ten times as dense) change analysis at most once per MIN_TOGGLE_S: few retained state
+    publishes, one 'analysis switched' log line (and state-file write) per change, one
+    'coalesced' warning; no partial window shorter than MIN_TOGGLE_S before the shutdown's;
+    the last command wins."""
+    from edge.service.pause import MIN_TOGGLE_S
+
+    config = _config(tmp_path, broker)
+    config.write_text(config.read_text().replace("  window_s: 1\n", "  window_s: 10\n"))
+    toggles = [b"OFF" if i % 2 == 0 else b"ON" for i in range(428)]
+    with Subscriber(broker, [f"{BASE}/#"], client_id="flood-watch") as sub:
+        proc = start_edge(config)
+        try:
+            sub.wait_for(f"{BASE}/analysis/state", 1, timeout_s=60)
+            sub.wait_for(f"{BASE}/telemetry", 1, timeout_s=30)  # the loop runs
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-flooder")
+            client.connect(broker.host, broker.port)
+            client.loop_start()
+            pace = threading.Event()  # never set: waits pace the flood (a load generator)
+            t0 = time.monotonic()
+            infos = []
+            for i, payload in enumerate(toggles):
+                pace.wait(max(0.0, t0 + i * 0.025 - time.monotonic()))
+                infos.append(client.publish(f"{BASE}/analysis/set", payload, qos=1))
+            flood_s = time.monotonic() - t0
+            for info in infos:
+                info.wait_for_publish(10)
+            client.disconnect()
+            client.loop_stop()
+            deadline = time.monotonic() + 3 * MIN_TOGGLE_S
+            while sub.on(f"{BASE}/analysis/state")[-1].payload != b"ON":
+                assert time.monotonic() < deadline, "the last command (ON) was not applied"
+                pace.wait(0.05)
+        finally:
+            rc, _took, err = stop_edge(proc)
+        assert rc == 0, err
+    states = [m.payload for m in sub.on(f"{BASE}/analysis/state")]
+    changes = len(states) - 1  # the first is the state announced at start
+    assert 1 <= changes <= flood_s / MIN_TOGGLE_S + 2, (states, err[-4000:])
+    assert all(a != b for a, b in itertools.pairwise(states)), states
+    assert err.count("analysis switched") == changes, err[-3000:]
+    assert err.count("coalesced, the latest wins") == 1, err[-3000:]
+    windows = [m.json() for m in sub.on(f"{BASE}/emotions")]
+    for doc in windows:
+        validate_payload(doc)
+    partial = [w for w in windows[:-1] if w["partial"]]
+    assert len(partial) <= states.count(b"OFF")
+    for w in partial:
+        span_s = (_ts(w["window_end"]) - _ts(w["window_start"]))
+        assert span_s >= MIN_TOGGLE_S - 0.01, w
+    assert "Traceback" not in err
+
+
+def _ts(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

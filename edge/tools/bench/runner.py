@@ -1,14 +1,17 @@
 """Run the real :class:`edge.app.Pipeline` on a source without pacing and time every stage.
 
-The stage objects are the ones ``edge run`` builds (same config, same models, same code path
-through :meth:`Pipeline.step`); the only difference is the frame source: frames are read in
-this thread straight from the capture, as fast as it decodes them, instead of from the paced
-capture thread. Each stage method is wrapped on its instance with a timer:
+The pipeline is the one ``edge run`` builds (:func:`edge.app.build_pipeline`: same config,
+same models, same code path through :meth:`Pipeline.step`); the only difference is the frame
+source: frames are read in this thread straight from the capture, as fast as it decodes them,
+instead of from the paced capture thread. The stage times are the ones the pipeline keeps
+anyway (:attr:`Pipeline.last`, the analyzer's ``detect_ms``, ``align_ms``, ``infer_ms``);
+nothing is wrapped:
 
 - ``capture``: one ``Capture.read`` (decode + BGR->RGB), per frame
 - ``detect``: ``FaceDetector.detect`` (letterbox, LUT, invoke(s), decode, NMS), per frame that
   runs the detector (every frame unless ``detector.fps``)
-- ``align``: ``ExpressionClassifier.crop_into`` (eye-line warp into the batch), per classified face
+- ``align``: ``ExpressionClassifier.crop_all`` (eye-line warps into the batch), per classified
+  face (the batch's mean)
 - ``classify``: ``ExpressionClassifier.infer`` (LUT, one batched invoke, dequantize), per
   classified face (the batch time divided by its faces)
 - ``track``: ``Tracker.plan`` + ``commit`` (or ``coast``); ``aggregate``: ``Aggregator.observe``,
@@ -38,23 +41,21 @@ import os
 import platform
 import resource
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edge.app import model_ids
+from edge.app import build_pipeline as build_pipeline_of_service
 from edge.camera import Capture, CaptureError, open_capture
-from edge.config import Config, device_id
-from edge.config.source import redact_secrets
+from edge.config import Config
+from edge.config.source import SourceSpec, parse_source, redact_secrets
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.runtime import runtime_name
 from edge.pipeline import Pipeline, SystemClock
 from edge.publish.message import OutboundMessage
-from edge.publish.topics import Topics
-from edge.publish.window import Transport, WindowPublisher
-from edge.types import CameraStatus, Frame, TrackUpdate, Window
+from edge.publish.window import Transport
+from edge.types import CameraStatus, Frame
 
 _DELIVERING = CameraStatus("ok", 0.0, 0)
 
@@ -71,96 +72,67 @@ STAGES: dict[str, str] = {
     "frame": "frame",
 }
 _INNER = ("detect", "align", "classify", "track", "aggregate", "publish")
-_PER_FRAME_SUM = ("track",)
 
 
 @dataclass
 class StageClock:
-    """Timers wrapped around stage methods. A timed call only appends ``(stage, seconds)`` to
-    :attr:`events` (well under a microsecond); :meth:`end_frame` turns them into samples."""
+    """Per-stage samples, read after each frame from the timings the pipeline keeps anyway
+    (:attr:`Pipeline.last`, the analyzer's ``detect_ms``/``align_ms``/``infer_ms``): nothing
+    is wrapped or replaced."""
 
     enabled: bool = False
-    #: faces present (tracker observations) in the last frame
-    present: int = 0
     samples: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
-    events: list[tuple[str, float]] = field(default_factory=list)
+    #: this frame's milliseconds per stage (summed), for ``glue``
     in_frame: dict[str, float] = field(default_factory=dict)
 
-    def wrap(self, obj: object, method: str, stage: str, *, per_arg: bool = False) -> None:
-        """Replace ``obj.method`` (on the instance only) with a timed call-through; with
-        ``per_arg`` the call's first argument is a count and the time is split into that many
-        samples (one per face of a batch)."""
-        inner: Callable[..., Any] = getattr(obj, method)
-        record = self.events.append
-        perf = time.perf_counter
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            t0 = perf()
-            result = inner(*args, **kwargs)
-            seconds = perf() - t0
-            if per_arg:
-                count = int(args[0])
-                for _ in range(count):
-                    record((stage, seconds / count))
-            else:
-                record((stage, seconds))
-            return result
-
-        setattr(obj, method, timed)
-
-    @property
-    def faces_in_frame(self) -> int:
-        """Faces classified in this frame."""
-        return sum(1 for stage, _ in self.events if stage == "classify")
-
-    @property
-    def detected_in_frame(self) -> bool:
-        return any(stage == "detect" for stage, _ in self.events)
-
-    def end_frame(self) -> None:
-        """Move this frame's events into the samples (while enabled) and per-stage sums; the
-        tracker's calls of one frame (plan + commit) are one ``track`` sample."""
+    def end_frame(self, pipeline: Pipeline, capture_ms: float) -> None:
+        """This frame's stage times into :attr:`in_frame` and (while enabled) the samples:
+        one per frame, per classified face (align, classify) or per window (publish)."""
+        step, analyzer = pipeline.last, pipeline.analyzer
+        per_stage: list[tuple[str, float, int]] = [("capture", capture_ms, 1)]
+        if step.detected:
+            per_stage.append(("detect", analyzer.detect_ms.last, 1))
+        if step.classified:
+            per_stage.append(("align", analyzer.align_ms.last, step.classified))
+            per_stage.append(("classify", analyzer.infer_ms.last, step.classified))
+        if step.analysed:
+            per_stage += [("track", step.track_ms, 1), ("aggregate", step.aggregate_ms, 1)]
+        per_stage += [("publish", ms, 1) for ms in step.publish_ms]
         self.in_frame.clear()
-        for stage, seconds in self.events:
-            ms = seconds * 1000.0
-            self.in_frame[stage] = self.in_frame.get(stage, 0.0) + ms
-            if self.enabled and stage not in _PER_FRAME_SUM:
-                self.samples[stage].append(ms)
-        if self.enabled:
-            for stage in _PER_FRAME_SUM:
-                if stage in self.in_frame:
-                    self.samples[stage].append(self.in_frame[stage])
-        self.events.clear()
+        for stage, ms, count in per_stage:
+            self.in_frame[stage] = self.in_frame.get(stage, 0.0) + ms * count
+            if self.enabled:
+                self.samples[stage].extend([ms] * count)
 
 
 class _UnpacedReader:
     """Frames straight from a capture, reopened at the end of a file (``FrameReader``)."""
 
-    def __init__(self, config: Config, clock: StageClock) -> None:
+    def __init__(self, config: Config, spec: SourceSpec) -> None:
         self._config = config
-        self._clock = clock
-        self._capture: Capture = open_capture(config.camera)
+        self._spec = spec
+        self._capture: Capture = open_capture(config.camera, spec)
         declared = float(getattr(self._capture, "file_fps", 0.0) or 0.0)
         #: frames per second of video: a file's own rate, else camera.fps
         self.fps = declared if declared > 0 else config.camera.fps
         self._index = 0
         self.pending: Frame | None = None
 
-    def grab(self) -> None:
-        """Read the next frame (timed as ``capture``) and hold it for :meth:`read`."""
+    def grab(self) -> float:
+        """Read the next frame and hold it for :meth:`read`; returns the ``capture`` ms."""
         t0 = time.perf_counter()
         image = self._capture.read()
         if image is None:  # end of a file or folder: start it again
             self._capture.close()
-            self._capture = open_capture(self._config.camera)
+            self._capture = open_capture(self._config.camera, self._spec)
             image = self._capture.read()
             if image is None:
                 raise CaptureError(
                     f"{redact_secrets(self._config.camera.source)} delivered no frame"
                 )
-        self._clock.events.append(("capture", time.perf_counter() - t0))
         self.pending = Frame(image=image, t_s=self._index / self.fps, index=self._index)
         self._index += 1
+        return (time.perf_counter() - t0) * 1000.0
 
     def read(self, timeout_s: float) -> Frame | None:
         frame, self.pending = self.pending, None
@@ -198,31 +170,11 @@ class _Totals:
     tracked: list[int] = field(default_factory=list)
 
 
-def build_pipeline(config: Config, sinks: list[Transport], clock: StageClock) -> Pipeline:
-    """The pipeline ``edge run`` would build, with timers on each stage method."""
-    analyzer = FaceAnalyzer.from_config(config)
-    publisher = WindowPublisher(
-        _Counter(),
-        sinks,
-        topics=Topics(config.mqtt.topic_prefix, device_id(config.device)),
-        models=model_ids(analyzer),
-        qos=config.mqtt.qos,
+def build_pipeline(config: Config, analyzer: FaceAnalyzer, sinks: list[Transport]) -> Pipeline:
+    """The pipeline ``edge run`` builds (:func:`edge.app.build_pipeline`), numbered in memory."""
+    pipeline, _windows = build_pipeline_of_service(
+        config, analyzer, _Counter(), sinks, SystemClock()
     )
-    pipeline = Pipeline.from_config(config, analyzer, publisher, SystemClock())
-    clock.wrap(analyzer.detector, "detect", "detect")
-    clock.wrap(analyzer.classifier, "crop_into", "align")
-    clock.wrap(analyzer.classifier, "infer", "classify", per_arg=True)
-    for method in ("plan", "commit", "coast"):
-        clock.wrap(pipeline.tracker, method, "track")
-    clock.wrap(pipeline.aggregator, "observe", "aggregate")
-    observe = pipeline.aggregator.observe
-
-    def counted(update: TrackUpdate, now_s: float) -> Window | None:
-        clock.present = len(update.observations)
-        return observe(update, now_s)
-
-    pipeline.aggregator.observe = counted  # type: ignore[method-assign]
-    clock.wrap(publisher, "window_closed", "publish")
     return pipeline
 
 
@@ -231,14 +183,13 @@ def _one_frame(
 ) -> None:
     """One frame through the pipeline; with ``bare`` the models' bare invokes are timed after
     it (off for ``--realtime``, whose CPU per wall second must be the pipeline's alone)."""
-    clock.events.clear()
     w0, c0 = time.perf_counter(), time.process_time()
-    reader.grab()
+    capture_ms = reader.grab()
     w1 = time.perf_counter()
     pipeline.step(reader)
     w2, c2 = time.perf_counter(), time.process_time()
     detector, classifier = pipeline.analyzer.detector, pipeline.analyzer.classifier
-    faces, detected = clock.faces_in_frame, clock.detected_in_frame
+    faces, detected = pipeline.last.classified, pipeline.last.detected
     d0 = time.perf_counter()
     if detected and bare:
         detector.invoke_only()
@@ -246,7 +197,7 @@ def _one_frame(
     if faces and bare:
         classifier.invoke_only()
     d2 = time.perf_counter()
-    clock.end_frame()
+    clock.end_frame(pipeline, capture_ms)
     if not clock.enabled:
         return
     frame_ms = (w2 - w1) * 1000.0
@@ -257,7 +208,7 @@ def _one_frame(
     det_ms, batch_ms = (d1 - d0) * 1000.0, (d2 - d1) * 1000.0
     t.detected.append(detected)
     t.classified.append(faces)
-    t.tracked.append(clock.present)
+    t.tracked.append(pipeline.last.present)
     if detected and bare:
         t.det_invoke.append(det_ms)
     if faces and bare:
@@ -274,12 +225,13 @@ def run_bench(
     warmup: int,
     sinks: list[Transport],
     realtime: bool = False,
+    analyzer: FaceAnalyzer | None = None,
 ) -> dict[str, Any]:
     """Warm up, then time ``frames`` frames; the result is the ``edge bench --json`` document.
     With ``realtime`` each frame waits for its time at the source's frame rate."""
     clock = StageClock()
-    pipeline = build_pipeline(config, sinks, clock)
-    reader = _UnpacedReader(config, clock)
+    pipeline = build_pipeline(config, analyzer or FaceAnalyzer.from_config(config), sinks)
+    reader = _UnpacedReader(config, parse_source(config.camera.source))
     totals = _Totals()
     load_before = os.getloadavg()
     paced = (0.0, 0.0)

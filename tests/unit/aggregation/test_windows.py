@@ -133,3 +133,42 @@ def test_observe_closes_previous_window_first() -> None:
     assert closed is not None and closed.dominant == "happy"
     nxt = agg.poll(20.0)
     assert nxt is not None and nxt.dominant == "sad"
+
+
+def test_a_pause_closes_a_long_window_and_holds_a_short_one() -> None:
+    """A pause after 5 s of a 60 s window publishes it as partial up to the pause; a pause
+    1 s after a boundary (less than min_s=2) publishes nothing: the window is held and,
+    after a resume within its slot, continued and published once at its end as partial
+    with the frames of both stretches."""
+    agg = Aggregator(window_s=60, min_faces=1, min_seen_s=0)
+    agg.start(1005.0)
+    agg.observe(update(1006.0, (1, HAPPY, 0.0, 0.0)), 1006.0)
+    closed = agg.pause(1010.0, min_s=2.0)
+    assert closed is not None and closed.partial and (closed.start_s, closed.end_s) == (
+        1005.0, 1010.0)  # fmt: skip
+    assert agg.resume(1013.0) is None
+    assert agg.poll(1020.0) is not None  # the boundary at 1020 closes the resumed window
+    agg.observe(update(1020.5, (2, SAD, 0.0, 0.0)), 1020.5)
+    assert agg.pause(1021.0, min_s=2.0) is None and agg.held
+    assert agg.resume(1024.0) is None and not agg.held
+    agg.observe(update(1025.0, (3, SAD, 0.0, 0.0)), 1025.0)
+    window = agg.poll(1080.0)
+    assert window is not None and window.partial and window.frames == 2
+    assert (window.start_s, window.end_s) == (1020.0, 1080.0)
+
+
+def test_a_held_window_whose_slot_ends_in_the_pause_is_published_on_resume() -> None:
+    """A short window held over a pause that outlasts its slot is published on the resume
+    (partial, ending at the pause), and a new window opens then; one held at shutdown is
+    published by flush, ending at the pause."""
+    agg = Aggregator(window_s=10, min_faces=1, min_seen_s=0)
+    agg.start(1000.0)
+    assert agg.poll(1010.0) is not None
+    agg.observe(update(1010.5, (1, HAPPY, 0.0, 0.0)), 1010.5)
+    assert agg.pause(1011.0, min_s=2.0) is None
+    late = agg.resume(1025.0)
+    assert late is not None and late.partial and (late.start_s, late.end_s) == (1010.0, 1011.0)
+    assert agg.poll(1030.0) is not None  # the window opened at the resume
+    assert agg.pause(1030.5, min_s=2.0) is None
+    held = agg.flush(1040.0)
+    assert held is not None and held.partial and held.end_s == 1030.5

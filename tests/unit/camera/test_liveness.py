@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,35 @@ def test_first_attempt_waits_for_a_slow_open() -> None:
         assert not src.wait_first_attempt(0.1)
         gate.set()
         assert src.wait_first_attempt(5.0)
+
+
+def test_the_switch_owns_the_pause_and_the_source_follows_it(tmp_path: Path) -> None:
+    """A source built with the remote-pause switch as its gate closes the camera when the
+    switch goes OFF and reopens it when it goes ON, with nobody polling in between; the
+    source cannot be paused behind its owner's back, and the persisted OFF state is obeyed
+    from the start (the camera is never opened)."""
+    from edge.service.pause import AnalysisSwitch
+
+    captures: list[FlakyCapture] = []
+
+    def opener() -> Capture:
+        captures.append(FlakyCapture(10_000))
+        return captures[-1]
+
+    switch = AnalysisSwitch(tmp_path / "analysis")
+    with _source(opener, gate=switch) as src:
+        _wait_for(lambda: src.status.state == "ok")
+        switch.set(False)
+        _wait_for(lambda: src.status.state == "paused")
+        assert src.paused and all(c.closed for c in captures)
+        assert src.read(0.01) is None
+        with pytest.raises(RuntimeError, match="switch the gate"):
+            src.resume()
+        switch.set(True)
+        _wait_for(lambda: src.status.state == "ok")
+        assert len(captures) == 2 and not src.paused
+        switch.set(False)
+    opened = len(captures)
+    with _source(opener, gate=AnalysisSwitch(tmp_path / "analysis")) as again:
+        _wait_for(lambda: again.status.state == "paused")
+        assert len(captures) == opened

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,76 @@ def test_unreadable_state_file_keeps_analysis_on(tmp_path: Path) -> None:
     """A state file with junk in it does not stop the sensor: analysis stays on."""
     (tmp_path / "analysis").write_text("maybe")
     assert AnalysisSwitch(tmp_path / "analysis").enabled
+
+
+def test_a_flood_of_toggles_is_coalesced_to_one_change_per_min_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """400 alternating ON/OFF commands within 4 s (time injected) change the switch at most
+    once per MIN_TOGGLE_S: the first at once, each held latest one when the interval is
+    over; one state-file write and one announcement per change, the latest command wins,
+    and the coalescing is logged once."""
+    from edge.service.pause import MIN_TOGGLE_S
+
+    now = [0.0]
+    timers: list[tuple[float, Callable[[], None]]] = []
+    seen: list[bool] = []
+    writes: list[bool] = []
+
+    def schedule(delay_s: float, fn: Callable[[], None]) -> None:
+        timers.append((now[0] + delay_s, fn))
+
+    def run_due() -> None:
+        for due in [t for t in timers if t[0] <= now[0]]:
+            timers.remove(due)
+            due[1]()
+
+    switch = AnalysisSwitch(
+        tmp_path / "analysis", on_change=seen.append, clock=lambda: now[0], schedule=schedule
+    )
+    switch.subscribe(lambda on: writes.append((tmp_path / "analysis").read_text() == "ON\n"))
+    with caplog.at_level(logging.INFO, logger="edge.service.pause"):
+        for i in range(400):
+            switch.handle(b"OFF" if i % 2 == 0 else b"ON")
+            now[0] += 0.01
+            run_due()
+        switch.handle(b"OFF")  # the last word
+        now[0] += MIN_TOGGLE_S
+        run_due()
+    assert len(seen) <= 4.0 / MIN_TOGGLE_S + 2
+    assert seen[0] is False and seen[-1] is False and not switch.enabled
+    assert all(a != b for a, b in itertools.pairwise(seen))  # each a real change
+    assert writes == seen  # the file was written once per change, before the announcement
+    switched = [r for r in caplog.records if "analysis switched" in r.getMessage()]
+    coalesced = [r for r in caplog.records if "coalesced" in r.getMessage()]
+    assert len(switched) == len(seen) and len(coalesced) == 1
+
+
+def test_a_command_after_the_interval_joins_a_held_one_whose_timer_has_not_run(
+    tmp_path: Path,
+) -> None:
+    """A held command's timer may be due but not run yet when the next command arrives
+    (the MQTT thread handles messages before timers): that command replaces the held one
+    instead of switching at once, so two changes never come closer than MIN_TOGGLE_S."""
+    from edge.service.pause import MIN_TOGGLE_S
+
+    now = [0.0]
+    timers: list[Callable[[], None]] = []
+    seen: list[tuple[float, bool]] = []
+    switch = AnalysisSwitch(
+        tmp_path / "analysis",
+        on_change=lambda on: seen.append((now[0], on)),
+        clock=lambda: now[0],
+        schedule=lambda _delay, fn: timers.append(fn),
+    )
+    switch.handle(b"OFF")  # applied at 0
+    now[0] = 0.5
+    switch.handle(b"ON")  # held; its timer is due at MIN_TOGGLE_S
+    now[0] = 1.0
+    switch.handle(b"OFF")  # replaces the held one
+    now[0] = MIN_TOGGLE_S + 0.1
+    switch.handle(b"ON")  # the timer is overdue but has not run: joins the held command
+    assert seen == [(0.0, False)]
+    timers.pop()()
+    assert seen == [(0.0, False), (MIN_TOGGLE_S + 0.1, True)]  # one change, the latest won
+    assert timers == [] and switch.enabled
