@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.config.deployment import deployment_verdict
 from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.loader import LoadedConfig
 from edge.config.source import parse_source
@@ -41,6 +42,7 @@ def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
     issues += _source(loaded)
     mqtt_issues, warnings = _mqtt(loaded, env)
     issues += mqtt_issues
+    issues += _deployment(loaded, warnings)
     issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     return Preflight(tuple(issues), tuple(warnings))
 
@@ -88,6 +90,17 @@ def _source(loaded: LoadedConfig) -> list[ConfigIssue]:
             )
         ]
     return []
+
+
+def _deployment(loaded: LoadedConfig, warnings: list[str]) -> list[ConfigIssue]:
+    """AI Act Art. 5(1)(f): no emotion recognition at work or in education without a medical
+    or safety reason (:func:`edge.config.deployment_verdict`)."""
+    verdict = deployment_verdict(loaded.config.deployment)
+    if verdict.warning is not None:
+        warnings.append(verdict.warning)
+    if verdict.refusal is None:
+        return []
+    return [_issue(loaded, "deployment.context", verdict.refusal, verdict.refusal_hint)]
 
 
 def _mqtt(
