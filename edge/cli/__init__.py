@@ -69,6 +69,7 @@ PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
     ("eval", "edge.tools.eval.cli", "accuracy, calibration and group gaps on labelled faces"),
     ("bench", "edge.tools.bench.cli", "time the pipeline per stage against bare model invokes"),
     ("notice", "edge.notice.cli", "print the transparency notice (A4 sign, full text)"),
+    ("setup", "edge.installer.cli", "local, time-limited view to aim the camera, draw masks"),
 )
 
 
