@@ -10,7 +10,6 @@ Logged: start, the client's address, saves, end. Cheap to import; the work happe
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import sys
@@ -56,13 +55,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+#: The only addresses served without a token (the default and its IPv6 twin).
+LOCAL_ONLY = ("127.0.0.1", "::1", "localhost")
+
+
+def needs_token(host: str) -> bool:
+    """Any address but 127.0.0.1 / ::1 / localhost needs the one-time token (even another
+    127.x address: the rule is about the binding, not the routing)."""
+    return host not in LOCAL_ONLY
 
 
 def camera_holder(config: object, env: dict[str, str]) -> str | None:
@@ -121,7 +121,7 @@ def _serve(config: object, path: Path, env: dict[str, str], *, host: str, port: 
     if config.camera.source.startswith("file:") and not config.camera.loop:
         config = config.model_copy(update={"camera": config.camera.model_copy(
             update={"loop": True})})  # a clip replays while the installer looks
-    loopback = is_loopback(host)
+    loopback = not needs_token(host)
     gate = SessionGate(None if loopback else SessionGate.new_token())
     stop = threading.Event()
     install_stop_handlers(stop)
