@@ -175,10 +175,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send(Response(413, b"request body too large"))
+        length_text = self.headers.get("Content-Length") or "0"
+        if not length_text.isdigit() or int(length_text) > MAX_BODY:
+            self.close_connection = True
+            self._send(json_response({"error": "missing, bad or too large body length"}, 413))
             return
+        length = int(length_text)
         body = self.rfile.read(length) if length else b""
         request = Request(
             method=method,
@@ -189,6 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
             client=str(self.client_address[0]),
         )
         try:
+            same_origin(request, self.server.hosts)
             extra = self.server.gate.admit(request)
             response = self.server.router.dispatch(request)
             response = Response(response.status, response.body, response.content_type,
@@ -215,10 +218,39 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
 
+#: Host names a browser uses for this machine through an SSH tunnel (any port).
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def _host_name(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def same_origin(request: Request, hosts: frozenset[str] | None) -> None:
+    """Refuse what a foreign web page could make the browser send: a ``Host`` that is not
+    this machine's address (DNS rebinding), and a POST that is not JSON or comes from
+    another origin (cross-site request forgery)."""
+    host = _host_name(request.headers.get("host", ""))
+    if hosts is not None and host not in hosts:
+        raise HttpError(421, f"unexpected Host {host!r}: open the address edge setup printed")
+    if request.method == "POST":
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            raise HttpError(415, "send JSON (Content-Type: application/json)")
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get(
+            "host", ""
+        ).lower():
+            raise HttpError(403, "a request from another web page is refused")
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     router: Router
     gate: SessionGate
+    hosts: frozenset[str] | None
 
 
 class WebServer:
@@ -228,6 +260,10 @@ class WebServer:
         self._server = _Server((host, port), _Handler)
         self._server.router = router
         self._server.gate = gate
+        bound = host if ":" not in host else f"[{host}]"
+        # Without a token only this machine's names are accepted (no DNS rebinding); with a
+        # token any name is (a LAN address, a phone), as a foreign page cannot know it.
+        self._server.hosts = None if gate.token else LOCAL_HOSTS | {bound.lower()}
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.25},
             name="web", daemon=True,

@@ -125,8 +125,9 @@ def _wait(condition: object, timeout_s: float, what: str) -> None:
 
 
 def test_browser_draws_a_mask_that_the_pipeline_applies(tmp_path: Path, browser: object) -> None:
-    """Token URL -> picture shown -> mask drawn with mouse events -> saved: the YAML keeps its
-    comments and holds the normalised mask, `edge config check` accepts it, the privacy filter
+    """Token URL -> picture shown -> a region drawn, its corner and itself moved, deleted
+    with mouse events -> a mask drawn -> saved: the YAML keeps its comments and holds the
+    normalised mask, `edge config check` accepts it, the privacy filter
     blacks out that area; no token -> 403; the process exits 0 at its time limit."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -161,12 +162,39 @@ def test_browser_draws_a_mask_that_the_pipeline_applies(tmp_path: Path, browser:
 
         canvas = driver.find_element(By.ID, "view")  # type: ignore[attr-defined]
         width, height = canvas.size["width"], canvas.size["height"]
+
+        def at(x: float, y: float) -> tuple[int, int]:  # offsets from the element's centre
+            return round((x - 0.5) * width), round((y - 0.5) * height)
+
+        def points() -> list[list[list[float]]]:
+            return driver.execute_script(  # type: ignore[attr-defined, no-any-return]
+                "return shapes.map((s) => s.points);")
+
+        # a region of interest: drawn, a corner moved, the whole shape moved, deleted
+        driver.find_element(By.ID, "new-roi").click()  # type: ignore[attr-defined]
+        actions = ActionChains(driver)  # type: ignore[arg-type]
+        for x, y in [(0.6, 0.2), (0.9, 0.2), (0.9, 0.7)]:
+            actions.move_to_element_with_offset(canvas, *at(x, y)).click()
+        actions.perform()
+        driver.find_element(By.ID, "finish").click()  # type: ignore[attr-defined]
+        ActionChains(driver).move_to_element_with_offset(  # type: ignore[arg-type]
+            canvas, *at(0.6, 0.2)).click_and_hold().move_to_element_with_offset(
+            canvas, *at(0.55, 0.15)).release().perform()
+        (roi,) = points()
+        assert abs(roi[0][0] - 0.55) < 0.02 and abs(roi[0][1] - 0.15) < 0.02
+        ActionChains(driver).move_to_element_with_offset(  # type: ignore[arg-type]
+            canvas, *at(0.8, 0.35)).click_and_hold().move_to_element_with_offset(
+            canvas, *at(0.75, 0.3)).release().perform()
+        (moved,) = points()
+        for (x0, y0), (x1, y1) in zip(roi, moved, strict=True):
+            assert abs(x1 - (x0 - 0.05)) < 0.02 and abs(y1 - (y0 - 0.05)) < 0.02
+        driver.find_element(By.ID, "delete").click()  # type: ignore[attr-defined]
+        assert points() == []
+
         driver.find_element(By.ID, "new-mask").click()  # type: ignore[attr-defined]
         actions = ActionChains(driver)  # type: ignore[arg-type]
-        for x, y in MASK:  # offsets are from the element's centre
-            actions.move_to_element_with_offset(
-                canvas, round((x - 0.5) * width), round((y - 0.5) * height)
-            ).click()
+        for x, y in MASK:
+            actions.move_to_element_with_offset(canvas, *at(x, y)).click()
         actions.perform()
         driver.find_element(By.ID, "finish").click()  # type: ignore[attr-defined]
         driver.find_element(By.ID, "save").click()  # type: ignore[attr-defined]

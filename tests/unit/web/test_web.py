@@ -38,6 +38,8 @@ def _get(web: WebServer, path: str, cookie: str | None = None,
     host, port = web.address
     conn = http.client.HTTPConnection(host, port, timeout=10)
     headers = {"Cookie": cookie} if cookie else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     conn.request(method, path, body=body, headers=headers)
     response = conn.getresponse()
     data = response.read()
@@ -97,6 +99,41 @@ def test_router_json_static_and_errors(server: tuple[WebServer, SessionGate]) ->
     assert b"/api/save" in body
     assert _get(web, "/static/../cli.py", cookie)[0] == 404
     assert _get(web, "/static/.hidden", cookie)[0] == 404
+
+
+def _raw(web: WebServer, path: str, headers: dict[str, str], method: str = "GET",
+         body: bytes | None = None) -> int:
+    host, port = web.address
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.putrequest(method, path, skip_host=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.putheader("Content-Length", str(len(body or b"")))
+    conn.endheaders(body)
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_without_token_foreign_pages_are_refused() -> None:
+    """Bound without a token, the server accepts only this machine's host names (any port,
+    as through an SSH tunnel), so a DNS-rebinding page gets 421; a POST must be JSON (415)
+    from the same origin (403), so another web page cannot save through the browser."""
+    router = Router()
+    router.add("GET", "/hello", lambda _r: json_response({"hello": "world"}))
+    router.add("POST", "/echo", _echo)  # type: ignore[arg-type]
+    with WebServer(router, SessionGate(None, idle_s=0.0), "127.0.0.1", 0) as web:
+        assert _raw(web, "/hello", {"Host": "127.0.0.1:9000"}) == 200
+        assert _raw(web, "/hello", {"Host": "localhost:8421"}) == 200
+        assert _raw(web, "/hello", {"Host": "evil.example:8421"}) == 421
+        assert _raw(web, "/hello", {}) == 421
+        body = b'{"a": 1}'
+        assert _raw(web, "/echo", {"Host": "localhost:9000", "Content-Type": "text/plain"},
+                    "POST", body) == 415
+        assert _raw(web, "/echo", {"Host": "localhost:9000", "Content-Type": "application/json",
+                                   "Origin": "http://evil.example"}, "POST", body) == 403
+        assert _raw(web, "/echo", {"Host": "localhost:9000", "Content-Type": "application/json",
+                                   "Origin": "http://localhost:9000"}, "POST", body) == 200
 
 
 def test_loopback_gate_needs_no_token() -> None:
