@@ -243,7 +243,7 @@ def draw_sign(p: Painter, words: SignText, qr_data: str) -> None:
     while True:  # shrink the body until it fits above the operator block
         blocks = [wrap(t, size, inner, bold=i == 1) for i, t in enumerate(paragraphs)]
         height = sum(len(b) for b in blocks) * size * 1.3 * MM_PER_PT + 5 * len(blocks)
-        if height <= 118 or size <= 10:
+        if height <= 105 or size <= 10:
             break
         size -= 1
     y = margin + 62 + 14

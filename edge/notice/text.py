@@ -41,7 +41,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "to produce anonymous statistics.",
         "no_image": "No image is stored or sent. Images are analysed on this device and "
         "deleted immediately. Nobody is identified.",
-        "groups": "Only counts and shares for groups of at least {k} faces leave the device.",
+        "groups": "Only anonymous counts and, for groups of at least {k} faces, shares of "
+        "expression estimates leave the device.",
         "not_feelings": "These are estimates of how faces look, not of how you feel, and are "
         "never used to make decisions about anyone.",
         "purpose": "Purpose", "operator": "Operator", "contact": "Contact",
@@ -60,8 +61,12 @@ _WORDS: dict[str, dict[str, str]] = {
         "a few seconds with temporary numbers that are forgotten {missed} seconds after the "
         "face leaves the picture. Only a summary per time window leaves the device: how many "
         "faces, for how long, and the share of each expression estimate. A window with fewer "
-        "than {k} faces carries only the count.",
+        "than {k} faces carries only counts and times, no expression estimates.",
         "masks": "Parts of the picture are blacked out before any analysis.",
+        "dp": "Random noise is added to the published numbers (differential privacy).",
+        "setup": "Only while the camera is being installed or adjusted (started by hand, at "
+        "most an hour), a live picture with faces pixelated is shown on the installer's "
+        "screen to aim it; it is not recorded either.",
         "h_mean": "What the numbers mean",
         "mean": "Expression estimates describe how faces look to a model trained on "
         "photographs; they are not measurements of feelings. The model is less accurate for "
@@ -83,8 +88,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "neutral), um anonyme Statistiken zu erstellen.",
         "no_image": "Es wird kein Bild gespeichert oder gesendet. Bilder werden auf diesem "
         "Gerät ausgewertet und sofort gelöscht. Niemand wird identifiziert.",
-        "groups": "Nur Anzahlen und Anteile für Gruppen von mindestens {k} Gesichtern "
-        "verlassen das Gerät.",
+        "groups": "Nur anonyme Anzahlen und, für Gruppen von mindestens {k} Gesichtern, "
+        "Anteile geschätzter Ausdrücke verlassen das Gerät.",
         "not_feelings": "Es sind Schätzungen, wie Gesichter aussehen, nicht wie Sie sich "
         "fühlen, und sie werden nie für Entscheidungen über Personen verwendet.",
         "purpose": "Zweck", "operator": "Betreiber", "contact": "Kontakt",
@@ -106,8 +111,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "Gesicht das Bild verlassen hat, vergessen werden. Nur eine Zusammenfassung je "
         "Zeitfenster verlässt das Gerät: wie viele Gesichter, wie lange und der Anteil jedes "
         "geschätzten Ausdrucks. Ein Zeitfenster mit weniger als {k} Gesichtern enthält nur "
-        "die Anzahl.",
+        "Anzahlen und Zeiten, keine geschätzten Ausdrücke.",
         "masks": "Teile des Bildes werden vor jeder Auswertung geschwärzt.",
+        "dp": "Den veröffentlichten Zahlen wird Zufallsrauschen hinzugefügt (Differential "
+        "Privacy).",
+        "setup": "Nur während die Kamera eingerichtet wird (von Hand gestartet, höchstens eine "
+        "Stunde), sieht die einrichtende Person ein Live-Bild mit verpixelten Gesichtern, um "
+        "sie auszurichten; auch dieses wird nicht aufgezeichnet.",
         "h_mean": "Was die Zahlen bedeuten",
         "mean": "Geschätzte Gesichtsausdrücke beschreiben, wie Gesichter für ein mit Fotos "
         "trainiertes Modell aussehen; sie messen keine Gefühle. Das Modell ist für manche "
@@ -132,8 +142,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "neutre) pour produire des statistiques anonymes.",
         "no_image": "Aucune image n'est enregistrée ni envoyée. Les images sont analysées sur "
         "cet appareil et effacées aussitôt. Personne n'est identifié.",
-        "groups": "Seuls des nombres et des proportions pour des groupes d'au moins {k} "
-        "visages quittent l'appareil.",
+        "groups": "Seuls des nombres anonymes et, pour des groupes d'au moins {k} visages, "
+        "des proportions d'expressions estimées quittent l'appareil.",
         "not_feelings": "Ce sont des estimations de l'apparence des visages, pas de ce que "
         "vous ressentez, et elles ne servent jamais à prendre une décision sur quiconque.",
         "purpose": "Finalité", "operator": "Exploitant", "contact": "Contact",
@@ -154,8 +164,13 @@ _WORDS: dict[str, dict[str, str]] = {
         "temporaires, oubliés {missed} secondes après que le visage a quitté l'image. Seul un "
         "résumé par fenêtre de temps quitte l'appareil : combien de visages, pendant combien "
         "de temps, et la part de chaque expression estimée. Une fenêtre de moins de {k} "
-        "visages ne contient que leur nombre.",
+        "visages ne contient que des nombres et des durées, aucune expression estimée.",
         "masks": "Des parties de l'image sont noircies avant toute analyse.",
+        "dp": "Un bruit aléatoire est ajouté aux chiffres publiés (confidentialité "
+        "différentielle).",
+        "setup": "Uniquement pendant l'installation ou le réglage de la caméra (lancé à la "
+        "main, une heure au plus), une image en direct aux visages pixellisés est montrée à "
+        "l'installateur pour l'orienter ; elle n'est pas enregistrée non plus.",
         "h_mean": "Ce que signifient les chiffres",
         "mean": "Les expressions estimées décrivent l'apparence des visages pour un modèle "
         "entraîné sur des photographies ; elles ne mesurent pas les sentiments. Le modèle est "
@@ -245,6 +260,9 @@ def notice_text(config: Config, lang: str) -> NoticeText:
     )
     if config.privacy.masks:
         kept += " " + words["masks"]
+    if config.privacy.dp.enabled:
+        kept += " " + words["dp"]
+    kept += " " + words["setup"]
     law = words["law"]
     if dep.exemption != "none":
         law += " " + words[f"exempt_{dep.exemption}"]
