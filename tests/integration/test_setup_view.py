@@ -241,6 +241,19 @@ def test_browser_draws_a_mask_that_the_pipeline_applies(tmp_path: Path, browser:
         setup.stop()
 
 
+def test_reliable_face_size_follows_frame_size_and_tiling() -> None:
+    """The reliable size shown is 10 px of the detector's 192 px input scaled to the smallest
+    region the detector runs on: the whole 640 px frame (34 px), or a tile of a 1280 px frame
+    (tiles: auto picks 2 x 2 with 25 % overlap: 1280 / 1.75 = 731 px -> 39 px)."""
+    from edge.config import Config
+    from edge.inference.analyzer import FaceAnalyzer
+    from edge.installer.view import reliable_face_px
+
+    analyzer = FaceAnalyzer.from_config(Config())
+    assert reliable_face_px(analyzer, 640, 480) == 34
+    assert reliable_face_px(analyzer, 1280, 960) == 39
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
