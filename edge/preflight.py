@@ -3,7 +3,8 @@ would trip over at start, checked before it starts, each problem at its YAML lin
 
 Validation (:mod:`edge.config`) does no I/O; this does: model ids and files (hash, tensors,
 that the runtime loads them), ``models.dir``, ``file:`` sources, the MQTT password file and
-the TLS files. It only reads. Warnings (a password sent without TLS) do not stop a start.
+the TLS files, and the declared deployment context (AI Act Art. 5(1)(f)). It only reads.
+Warnings (a password sent without TLS, an exempted context) do not stop a start.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
     issues += _source(loaded)
     mqtt_issues, warnings = _mqtt(loaded, env)
     issues += mqtt_issues
-    issues += _deployment(loaded, warnings)
+    deployment_issues, deployment_warnings = _deployment(loaded)
+    issues += deployment_issues
+    warnings += deployment_warnings
     issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     return Preflight(tuple(issues), tuple(warnings))
 
@@ -92,15 +95,14 @@ def _source(loaded: LoadedConfig) -> list[ConfigIssue]:
     return []
 
 
-def _deployment(loaded: LoadedConfig, warnings: list[str]) -> list[ConfigIssue]:
+def _deployment(loaded: LoadedConfig) -> tuple[list[ConfigIssue], list[str]]:
     """AI Act Art. 5(1)(f): no emotion recognition at work or in education without a medical
     or safety reason (:func:`edge.config.deployment_verdict`)."""
     verdict = deployment_verdict(loaded.config.deployment)
-    if verdict.warning is not None:
-        warnings.append(verdict.warning)
+    warnings = [verdict.warning] if verdict.warning is not None else []
     if verdict.refusal is None:
-        return []
-    return [_issue(loaded, "deployment.context", verdict.refusal, verdict.refusal_hint)]
+        return [], warnings
+    return [_issue(loaded, "deployment.context", verdict.refusal, verdict.refusal_hint)], warnings
 
 
 def _mqtt(
