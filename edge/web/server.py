@@ -160,7 +160,7 @@ class SessionGate:
                                 f"view; it is freed {self._idle_s:g} s after its last request")
             self._session = secrets.token_urlsafe(18)
             self._client, self._seen = request.client, now
-            log.info("setup view: client %s opened the session", request.client)
+            log.info("web: client %s opened the session", request.client)
             cookie_value = f"{COOKIE}={self._session}; Path=/; HttpOnly; SameSite=Strict"
             return (("Set-Cookie", cookie_value),)
 
