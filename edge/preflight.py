@@ -3,7 +3,8 @@ would trip over at start, checked before it starts, each problem at its YAML lin
 
 Validation (:mod:`edge.config`) does no I/O; this does: model ids and files (hash, tensors,
 that the runtime loads them), ``models.dir``, ``file:`` sources, the MQTT password file and
-the TLS files. It only reads. Warnings (a password sent without TLS) do not stop a start.
+the TLS files, and the declared deployment context (AI Act Art. 5(1)(f)). It only reads.
+Warnings (a password sent without TLS, an exempted context) do not stop a start.
 
 What it builds to check, it hands on: a clean pre-flight carries a :class:`Prepared` (the
 loaded and verified models, the TLS context, the parsed camera source) that ``edge run`` and
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edge.config import Config
+from edge.config.deployment import deployment_verdict
 from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.loader import LoadedConfig
 from edge.config.source import SourceSpec, parse_source
@@ -86,6 +88,9 @@ def run_preflight(loaded: LoadedConfig, env: Mapping[str, str]) -> Preflight:
     state_issues, state_warnings = _state_dir(loaded, env)
     issues += state_issues
     warnings += state_warnings + _camera_device(loaded, built.source) + _all_defaults(loaded)
+    deployment_issues, deployment_warnings = _deployment(loaded)
+    issues += deployment_issues
+    warnings += deployment_warnings
     issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
     prepared = None
     if not issues and built.analyzer is not None and built.source is not None:
@@ -252,6 +257,16 @@ def _source(loaded: LoadedConfig, built: _Built) -> list[ConfigIssue]:
             )
         ]
     return []
+
+
+def _deployment(loaded: LoadedConfig) -> tuple[list[ConfigIssue], list[str]]:
+    """AI Act Art. 5(1)(f): no emotion recognition at work or in education without a medical
+    or safety reason (:func:`edge.config.deployment_verdict`)."""
+    verdict = deployment_verdict(loaded.config.deployment)
+    warnings = [verdict.warning] if verdict.warning is not None else []
+    if verdict.refusal is None:
+        return [], warnings
+    return [_issue(loaded, "deployment.context", verdict.refusal, verdict.refusal_hint)], warnings
 
 
 def _mqtt(

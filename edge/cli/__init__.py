@@ -97,6 +97,8 @@ PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
     ("privacy", "edge.privacy.report", "what leaves the device with a config (report)"),
     ("eval", "edge.tools.eval.cli", "accuracy, calibration and group gaps on labelled faces"),
     ("bench", "edge.tools.bench.cli", "time the pipeline per stage against bare model invokes"),
+    ("notice", "edge.notice.cli", "print the transparency notice (A4 sign, full text)"),
+    ("setup", "edge.installer.cli", "local, time-limited view to aim the camera, draw masks"),
 )
 
 

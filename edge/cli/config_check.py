@@ -8,7 +8,7 @@ import os
 import sys
 
 from edge.cli.common import EXIT_OK, setup_logging
-from edge.config import Config, device_id
+from edge.config import Config, deployment_verdict, device_id
 from edge.config.source import redact_secrets
 
 
@@ -20,6 +20,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     config = loaded.config
     for warning in result.warnings:
         print(f"{args.path}: warning: {warning}", file=sys.stderr)
+    note = deployment_verdict(config.deployment).note
+    if note is not None:
+        print(f"{args.path}: note: {note}", file=sys.stderr)
     print(
         f"{args.path}: OK (device {device_id(config.device)}, "
         f"source {redact_secrets(config.camera.source)}, "

@@ -1,12 +1,13 @@
 """The one YAML configuration file: strict pydantic sections, loading, errors with YAML lines.
 
-One module per section (camera, inference, tracking, privacy, mqtt, service); validation does
-no I/O. Stages check what they open (files, models, sources) when they open it.
+One module per section (camera, inference, tracking, privacy, mqtt, service, deployment);
+validation does no I/O. Stages check what they open (files, models, sources) when they open it.
 """
 
 from __future__ import annotations
 
 from edge.config.camera import CameraConfig
+from edge.config.deployment import DeploymentConfig, deployment_verdict
 from edge.config.errors import ConfigError, ConfigIssue
 from edge.config.inference import ClassifierConfig, DetectorConfig, ModelsConfig
 from edge.config.loader import load, parse_text
@@ -29,6 +30,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigIssue",
+    "DeploymentConfig",
     "DetectorConfig",
     "DeviceConfig",
     "DpConfig",
@@ -42,6 +44,7 @@ __all__ = [
     "TelemetryConfig",
     "TlsConfig",
     "TrackingConfig",
+    "deployment_verdict",
     "device_id",
     "load",
     "parse_text",

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from edge.config.base import Strict
 from edge.config.camera import CameraConfig
+from edge.config.deployment import DeploymentConfig
 from edge.config.inference import ClassifierConfig, DetectorConfig, ModelsConfig
 from edge.config.mqtt import HomeAssistantConfig, MqttConfig, TelemetryConfig
 from edge.config.privacy import PrivacyConfig
@@ -30,6 +31,7 @@ class Config(Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     logging: LoggingConfig = LoggingConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
     state_dir: Path | None = Field(
         default=None,
         description="Where seq and the outbox persist; default $STATE_DIRECTORY, else "

@@ -227,6 +227,32 @@ def _device_section(config: Any) -> list[str]:
     ]
 
 
+def _deployment_section(config: Any) -> list[str]:
+    """``deployment:`` as declared, and what the AI Act makes of its context."""
+    from edge.config.deployment import deployment_verdict
+
+    dep = getattr(config, "deployment", None)
+    if dep is None:
+        return [_para("No deployment section in this configuration.")]
+    rows = [
+        ("operator", dep.operator),
+        ("contact", dep.contact),
+        ("context", dep.context),
+        ("purpose", dep.purpose),
+        ("notice posted", dep.notice_location),
+        ("full notice", dep.notice_url),
+        ("languages", ", ".join(dep.languages)),
+        ("exemption", dep.exemption),
+    ]
+    lines = [_item(f"{name}: {value if value is not None else '(not declared)'}")
+             for name, value in rows]
+    verdict = deployment_verdict(dep)
+    for text in (verdict.refusal, verdict.warning, verdict.note):
+        if text is not None:
+            lines.append(_para(text[0].upper() + text[1:] + "."))
+    return lines
+
+
 def _has_live_count(config: Any, schemas: dict[str, dict[str, Any]]) -> bool:
     telemetry = schemas.get("telemetry-1.schema.json", {})
     return hasattr(config, "telemetry") and "faces_now" in telemetry.get("properties", {})
@@ -249,6 +275,7 @@ def render(config: Any, device: str, *, source: str = "edge.yaml") -> str:
         "",
         "4. Every field sent",
     ]
+    deployment = _deployment_section(config)
     for name, schema in schemas.items():
         title = schema.get("title", name)
         parts.append(_para(f"{title} ({name}):"))
@@ -267,4 +294,5 @@ def render(config: Any, device: str, *, source: str = "edge.yaml") -> str:
             "there. See docs/privacy.md."
         ),
     ]
+    parts += ["", "7. Deployment", *deployment]
     return "\n".join(parts)

@@ -43,6 +43,22 @@ def prepare_state_dir(path: Path) -> Path:
 LOCK_NAME = "edge.lock"
 
 
+def lock_holder(path: Path) -> str | None:
+    """The pid written in ``<path>/edge.lock`` while another process holds it, else None
+    (also when the lock cannot be opened: nothing can hold what cannot be read)."""
+    try:
+        fd = os.open(path / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+    finally:
+        os.close(fd)
+    return None
+
+
 @contextmanager
 def exclusive_state_dir(path: Path) -> Iterator[Path]:
     """Hold ``<path>/edge.lock`` (``flock``) while the block runs; refuse a second owner.
