@@ -164,6 +164,7 @@ class Service:
                 topics=self._topics,
                 models=model_ids(analyzer),
                 qos=config.mqtt.qos,
+                epoch=outbox.epoch,
             )
             pipeline = Pipeline.from_config(config, analyzer, windows, self._clock)
             notifier.status(f"starting: opening camera {redact_secrets(config.camera.source)}")
