@@ -206,3 +206,17 @@ def validate_payload() -> Any:
     from edge.contract import PayloadDecoder
 
     return PayloadDecoder().validate
+
+
+@pytest.fixture
+def postgres() -> Iterator[Any]:
+    """A fresh PostgreSQL server for one test (Debian's initdb + postgres, loopback only)."""
+    from tests.pgserver import PgServer
+
+    server = PgServer(port=free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

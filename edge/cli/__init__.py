@@ -68,6 +68,7 @@ PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
     ("privacy", "edge.privacy.report", "what leaves the device with a config (report)"),
     ("eval", "edge.tools.eval.cli", "accuracy, calibration and group gaps on labelled faces"),
     ("bench", "edge.tools.bench.cli", "time the pipeline per stage against bare model invokes"),
+    ("fleet", "edge.fleet.cli", "server side: collect into PostgreSQL, simulate, dashboard"),
 )
 
 

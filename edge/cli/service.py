@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-from edge.cli.common import EXIT_OK, UsageError, install_stop_handlers, setup_logging
+from edge.cli.common import EXIT_OK, install_stop_handlers, parse_broker, setup_logging
 from edge.config import Config, load
 from edge.publish.message import OutboundMessage
 
@@ -38,13 +38,6 @@ class _PrintSink:
         print(message.payload.decode(), flush=True)
 
 
-def _parse_broker(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--mqtt {value!r}: expected HOST or HOST:PORT, e.g. localhost:1883")
-    return host, int(port)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or "WARNING")
     from edge.app import Demo, Service, sample_video
@@ -52,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = load(args.config) if args.config else Config()
     mqtt = base.mqtt
     if args.mqtt:
-        host, port = _parse_broker(args.mqtt)
+        host, port = parse_broker(args.mqtt)
         mqtt = mqtt.model_copy(update={"host": host, "port": port})
     source = args.source or f"file:{sample_video()}"
     config = Config.model_validate(

@@ -1,0 +1,293 @@
+"""``edge fleet collect``: MQTT 5 shared subscription -> PostgreSQL, acknowledged after commit.
+
+Exactly once in the store: each message is acknowledged (paho manual ack) only after the
+transaction holding it committed; the insert is idempotent on the window's identity, so a
+re-delivery (after a crash, a reconnect, a device replaying its outbox) is a no-op. While
+the database is down nothing is acknowledged: the broker stops sending once
+``receive_maximum`` messages are unacknowledged and keeps the rest in this collector's
+persistent session; the collector backs off and retries the same batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.contract import PayloadDecoder
+from edge.fleet.config import FleetConfig
+from edge.fleet.rows import Batch, BatchBuilder, Incoming, dead_letter
+from edge.publish.connect import Backoff, load_credentials, tls_context
+
+log = logging.getLogger(__name__)
+
+#: Seconds between partition/retention maintenance passes.
+MAINTAIN_EVERY_S = 3600.0
+
+
+def subscriptions(config: FleetConfig) -> list[str]:
+    """Windows and telemetry through the shared group (load split between collectors);
+    status unshared, so every collector gets the retained status of every device."""
+    prefix, group = config.mqtt.topic_prefix, config.mqtt.group
+    return [
+        f"$share/{group}/{prefix}/+/emotions",
+        f"$share/{group}/{prefix}/+/telemetry",
+        f"{prefix}/+/status",
+    ]
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead: dict[str, int] = field(default_factory=dict)
+    acked: int = 0
+    stale_acks: int = 0
+    db_failures: int = 0
+
+
+class Collector:
+    """One collector process: the paho network thread feeds a queue; :meth:`run` takes
+    batches from it, stores each in one transaction and acknowledges it."""
+
+    def __init__(
+        self,
+        config: FleetConfig,
+        open_store: Callable[[], Any],
+        stop: threading.Event,
+        env: Mapping[str, str],
+    ) -> None:
+        self.config = config
+        self._open_store = open_store
+        self._stop = stop
+        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._lock = threading.Lock()
+        self.counters = Counters()
+        self._builder = BatchBuilder(
+            config.mqtt.topic_prefix, config.database.retention_days, PayloadDecoder()
+        )
+        self._client = self._build_client(env)
+
+    # -- MQTT --------------------------------------------------------------------------
+    def _build_client(self, env: Mapping[str, str]) -> mqtt.Client:
+        cfg = self.config.mqtt
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        context = tls_context(cfg)
+        if context is not None:
+            client.tls_set_context(context)
+            client.tls_insecure_set(cfg.tls.insecure)
+        credentials = load_credentials(cfg, env)
+        if credentials.username is not None:
+            client.username_pw_set(credentials.username, credentials.password)
+        client.connect_timeout = cfg.connect_timeout_s
+        client.reconnect_delay_set(
+            max(1, int(cfg.reconnect_initial_s)), max(1, int(cfg.reconnect_max_s))
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any = None
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        log.info(
+            "connected to %s:%d as %s (session present: %s)",
+            self.config.mqtt.host, self.config.mqtt.port, self.config.mqtt.client_id,
+            flags.session_present,
+        )
+        client.subscribe([(topic, 1) for topic in subscriptions(self.config)])
+        self._connected.set()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self._connected.clear()
+        with self._lock:
+            self._generation += 1  # packet ids of the old connection are void now
+        log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(
+            Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation,
+                     time.time())
+        )
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.config.mqtt.session_expiry_s
+        props.ReceiveMaximum = self.config.mqtt.receive_maximum
+        return props
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        cfg = self.config.mqtt
+        self._client.connect_async(
+            cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
+            properties=self._connect_properties(),
+        )
+        self._client.loop_start()
+        store = None
+        backoff = Backoff(1.0, 30.0)
+        next_maintain = 0.0
+        pending: list[Incoming] = []
+        try:
+            while not self._stop.is_set():
+                if store is None:
+                    store = self._try_open(backoff)
+                    if store is None:
+                        continue
+                    next_maintain = 0.0
+                try:
+                    if time.monotonic() >= next_maintain:
+                        dropped = store.maintain(datetime.now(UTC))
+                        if dropped:
+                            log.info("retention: dropped %s", ", ".join(dropped))
+                        next_maintain = time.monotonic() + MAINTAIN_EVERY_S
+                    if not pending:
+                        pending = self._take()
+                    if pending:
+                        self._store(store, pending)
+                        self._ack(pending)
+                        pending = []
+                    backoff.reset()
+                except Exception as exc:
+                    if _is_conflict(exc):
+                        log.info("transaction rolled back (%s); retried", _first(exc))
+                        continue
+                    if not _is_database_down(exc):
+                        raise
+                    self.counters.db_failures += 1
+                    log.warning(
+                        "database unavailable (%s); %d message(s) wait unacknowledged",
+                        _first(exc), len(pending),
+                    )
+                    _close_quietly(store)
+                    store = None
+                    self._stop.wait(backoff.next_delay())
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            if store is not None:
+                _close_quietly(store)
+            log.info("stopped: %s", self.counters)
+        return 0
+
+    def _try_open(self, backoff: Backoff) -> Any:
+        try:
+            return self._open_store()
+        except Exception as exc:
+            if not _is_database_down(exc):
+                raise
+            self.counters.db_failures += 1
+            delay = backoff.next_delay()
+            log.warning("cannot reach the database (%s); retry in %.1f s", _first(exc), delay)
+            self._stop.wait(delay)
+            return None
+
+    def _take(self) -> list[Incoming]:
+        """Up to ``batch.max_messages`` messages, waiting at most ``max_wait_ms`` after the
+        first (and at most 0.5 s for the first, so a stop is seen)."""
+        try:
+            first = self._queue.get(timeout=0.5)
+        except queue.Empty:
+            return []
+        batch = [first]
+        limit = self.config.batch.max_messages
+        deadline = time.monotonic() + self.config.batch.max_wait_ms / 1000.0
+        while len(batch) < limit:
+            left = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            batch.append(item)
+        return batch
+
+    def _store(self, store: Any, messages: list[Incoming]) -> None:
+        import psycopg
+
+        batch = self._builder.build(messages, datetime.now(UTC))
+        try:
+            inserted = store.write(batch)
+        except (psycopg.DataError, psycopg.IntegrityError):
+            inserted = self._store_one_by_one(store, batch)
+        self.counters.received += len(messages)
+        self.counters.stored += inserted
+        self.counters.duplicates += len(batch.windows) - inserted
+        for dead in batch.dead:
+            self.counters.dead[dead.reason] = self.counters.dead.get(dead.reason, 0) + 1
+            log.warning("dead letter from %s: %s (%s)", dead.topic, dead.reason, dead.detail)
+
+    def _store_one_by_one(self, store: Any, batch: Batch) -> int:
+        """A row the database refuses (a value out of its range) must not block the batch:
+        each window alone; a refused one becomes a dead letter (reason ``database``)."""
+        import psycopg
+
+        inserted = 0
+        for row, source in zip(batch.windows, batch.sources, strict=True):
+            try:
+                inserted += store.write(Batch(windows=[row]))
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                batch.dead.append(dead_letter(source, "database", _first(exc)))
+        store.write(Batch(status=batch.status, telemetry=batch.telemetry, dead=batch.dead))
+        return inserted
+
+    def _ack(self, messages: list[Incoming]) -> None:
+        with self._lock:
+            generation = self._generation
+        for message in messages:
+            if message.qos == 0:
+                continue
+            if message.generation != generation:
+                self.counters.stale_acks += 1  # the broker re-sends it; stored once
+                continue
+            self._client.ack(message.mid, message.qos)
+            self.counters.acked += 1
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A deadlock or serialization failure between collectors: retry the batch at once."""
+    import psycopg
+
+    return isinstance(exc, psycopg.errors.TransactionRollback)
+
+
+def _is_database_down(exc: BaseException) -> bool:
+    import psycopg
+
+    down = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.AdminShutdown)
+    return isinstance(exc, down)
+
+
+def _close_quietly(store: Any) -> None:
+    try:
+        store.close()
+    except Exception as exc:
+        log.debug("closing the database connection: %s", exc)
