@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     collect.add_argument("--mqtt", metavar="HOST[:PORT]", help="the broker")
     collect.add_argument("--dsn", help="libpq connection string of the database")
     collect.add_argument("--client-id", help="stable MQTT client id (default fleet-<hostname>)")
-    collect.add_argument("--group", help="shared-subscription group (default edge-fleet)")
+    collect.add_argument(
+        "--group", help="shared-subscription group (default edge-fleet; '' for plain ones)"
+    )
     collect.add_argument("--topic-prefix", help="devices' mqtt.topic_prefix (default edge)")
     collect.set_defaults(fleet_func=_collect)
 
@@ -87,7 +89,7 @@ def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:
         mqtt["host"], mqtt["port"] = parse_broker(args.mqtt)
     for flag, key in (("client_id", "client_id"), ("group", "group"),
                       ("topic_prefix", "topic_prefix")):
-        if getattr(args, flag):
+        if getattr(args, flag) is not None:
             mqtt[key] = getattr(args, flag)
     out: dict[str, Any] = {"mqtt": mqtt} if mqtt else {}
     if args.dsn:

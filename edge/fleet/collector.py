@@ -37,13 +37,11 @@ MAINTAIN_EVERY_S = 3600.0
 
 def subscriptions(config: FleetConfig) -> list[str]:
     """Windows and telemetry through the shared group (load split between collectors);
-    status unshared, so every collector gets the retained status of every device."""
+    status unshared, so every collector gets the retained status of every device. Without a
+    group every subscription is plain (a single collector)."""
     prefix, group = config.mqtt.topic_prefix, config.mqtt.group
-    return [
-        f"$share/{group}/{prefix}/+/emotions",
-        f"$share/{group}/{prefix}/+/telemetry",
-        f"{prefix}/+/status",
-    ]
+    share = f"$share/{group}/" if group else ""
+    return [f"{share}{prefix}/+/emotions", f"{share}{prefix}/+/telemetry", f"{prefix}/+/status"]
 
 
 @dataclass
@@ -149,7 +147,7 @@ class Collector:
         )
         self._client.loop_start()
         store = None
-        backoff = Backoff(1.0, 30.0)
+        backoff = Backoff(0.5, 5.0)  # the database: retried within 5 s of its return
         next_maintain = 0.0
         pending: list[Incoming] = []
         try:

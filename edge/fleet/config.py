@@ -45,7 +45,12 @@ class FleetMqttConfig(MqttConfig):
     plus the shared-subscription group and the persistent session. MQTT 5 always."""
 
     protocol: Any = Field(default="5", description="Always MQTT 5 (shared subscriptions).")
-    group: str = Field(default="edge-fleet", description="Shared-subscription group name.")
+    group: str = Field(
+        default="edge-fleet",
+        description="Shared-subscription group name; empty: plain subscriptions (one "
+        "collector; on Mosquitto they keep receiving for an offline session across a broker "
+        "restart, shared ones do not, see docs/fleet.md).",
+    )
     session_expiry_s: Annotated[StrictInt, Field(ge=60, le=30 * 86400)] = Field(
         default=86400,
         description="How long the broker keeps this collector's session (and its unacked "
@@ -65,8 +70,8 @@ class FleetMqttConfig(MqttConfig):
     @field_validator("group")
     @classmethod
     def _group_shape(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
-            raise ValueError("group must be 1-64 letters, digits, '_' or '-'")
+        if value and not _NAME_RE.match(value):
+            raise ValueError("group must be empty or 1-64 letters, digits, '_' or '-'")
         return value
 
 
