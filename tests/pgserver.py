@@ -36,6 +36,8 @@ class PgServer:
     port: int
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="edge-pg-")))
     proc: subprocess.Popen[bytes] | None = None
+    #: Tests trade durability for speed; a benchmark passes durable=True (fsync on).
+    durable: bool = False
 
     @property
     def data(self) -> Path:
@@ -64,7 +66,8 @@ class PgServer:
         self.proc = subprocess.Popen(
             _as_user([str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
                       "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
-                      "-c", "fsync=off", "-c", "full_page_writes=off"]),
+                      *([] if self.durable else ["-c", "fsync=off", "-c",
+                                                 "full_page_writes=off"])]),
             stdout=log, stderr=log,
         )
         deadline = time.monotonic() + timeout_s

@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "client id per device (for loads beyond the broker's connection limit)")
     sim.set_defaults(fleet_func=_simulate)
 
+    web = verbs.add_parser("web", help="the fleet dashboard")
+    web.add_argument("--dsn", required=True, help="libpq connection string of the database")
+    web.add_argument("--listen", default="127.0.0.1:8080", metavar="ADDR:PORT",
+                     help="where to listen (default 127.0.0.1:8080)")
+    web.add_argument("--token-file", type=Path,
+                     help="file holding the access token (required off loopback)")
+    web.set_defaults(fleet_func=_web)
     parser.set_defaults(func=run)
 
 
@@ -162,3 +169,11 @@ def _simulate(args: argparse.Namespace) -> int:
     host, port = parse_broker(args.mqtt)
     setup_logging(args.log_level or "INFO")
     return simulate(args, host, port)
+
+
+def _web(args: argparse.Namespace) -> int:
+    from edge.cli.common import setup_logging
+    from edge.fleet.web import serve
+
+    setup_logging(args.log_level or "INFO")
+    return serve(args)

@@ -5,7 +5,8 @@ its payloads are built by the device's own code (:func:`edge.publish.window.wind
 so the collector sees exactly what devices send. Window times are the publish times
 (``window_end`` = when it was sent), which lets a benchmark measure end-to-end latency from
 ``received_at - window_end`` in the database. One thread drives every client (paho's
-``loop(timeout=0)``), paced to ``devices x rate`` windows per second.
+external loop on one epoll selector: ``select()`` cannot watch descriptors past 1024),
+paced to ``devices x rate`` windows per second.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import random
 import resource
 import secrets
+import selectors
 import threading
 import time
 from dataclasses import dataclass, field
@@ -94,6 +96,8 @@ class SimulatedFleet:
             for i in range(devices)
         ]
         self.clients = clients
+        self._selector = selectors.DefaultSelector()
+        self._next_misc = 0.0
 
     def _client(self, client_id: str) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -110,19 +114,31 @@ class SimulatedFleet:
     def connect(self, timeout_s: float = 60.0) -> None:
         for client in self.clients:
             client.connect(self._host, self._port, keepalive=60)
+            sock = client.socket()
+            if sock is not None:
+                self._selector.register(sock, selectors.EVENT_READ, client)
+            self.pump(0.0)
         deadline = time.monotonic() + timeout_s
         while not all(c.is_connected() for c in self.clients):
             if time.monotonic() > deadline:
                 raise TimeoutError("simulated devices could not all connect")
-            self.pump()
+            self.pump(0.01)
         for device in self.devices:
             device.client.publish(device.topics.status, STATUS_ONLINE, qos=1, retain=True)
             self.published += 1
 
-    def pump(self) -> None:
-        """One pass of network I/O for every client."""
-        for client in self.clients:
-            client.loop(timeout=0)
+    def pump(self, timeout_s: float = 0.0) -> None:
+        """Network I/O: read what arrived (PUBACKs, CONNACKs), write what is pending, and
+        once a second paho's housekeeping (keep-alive)."""
+        for key, _events in self._selector.select(timeout_s):
+            key.data.loop_read()
+        now = time.monotonic()
+        if now >= self._next_misc:
+            self._next_misc = now + 1.0
+            for client in self.clients:
+                if client.want_write():
+                    client.loop_write()
+                client.loop_misc()
 
     def message(self, device: SimDevice, now_s: float) -> OutboundMessage:
         device.seq += 1
@@ -151,8 +167,7 @@ class SimulatedFleet:
             while n < due:
                 self.publish(self.devices[n % len(self.devices)])
                 n += 1
-            self.pump()
-            time.sleep(max(0.0, min(0.005, start + n * interval - time.monotonic())))
+            self.pump(max(0.0, min(0.005, start + n * interval - time.monotonic())))
 
     def drain(self, timeout_s: float = 60.0) -> bool:
         """Pump until every publish was acknowledged by the broker (True) or the timeout."""
@@ -161,14 +176,14 @@ class SimulatedFleet:
             with self._lock:
                 if self.acked >= self.published:
                     return True
-            self.pump()
-            time.sleep(0.002)
+            self.pump(0.01)
         return False
 
     def close(self) -> None:
         for client in self.clients:
             client.disconnect()
-            client.loop(timeout=0)
+            client.loop_write()
+        self._selector.close()
 
 
 def _raise_open_files(needed: int) -> None:
