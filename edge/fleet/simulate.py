@@ -205,11 +205,12 @@ def simulate(args: argparse.Namespace, host: str, port: int) -> int:
     log.info("%d simulated devices connected; %g windows/s each", args.devices, args.rate)
     started = time.monotonic()
     fleet.run(args.rate, args.seconds, stop)
-    drained = fleet.drain()
+    drained = fleet.drain(120.0)
     elapsed = time.monotonic() - started
     fleet.close()
     windows = fleet.published - len(fleet.devices)
     print(f"published {windows} windows from {args.devices} devices in {elapsed:.1f} s "
-          f"({windows / elapsed:.0f}/s); broker acknowledged all: {drained}"
+          f"({windows / elapsed:.0f}/s); broker acknowledged all: {drained} "
+          f"({fleet.published - fleet.acked} unacknowledged)"
           )
     return 0 if drained else 1

@@ -15,9 +15,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.publish.message import encode
+from edge.publish.telemetry import TelemetrySample, telemetry_message
 from edge.publish.topics import Topics
 from edge.publish.window import as_historical, window_message
-from edge.types import Window
+from edge.types import CameraStatus, Window
 from tests.conftest import Broker, free_port
 from tests.fleetparts import (
     FLEET_BROKER_CONF,
@@ -137,6 +138,66 @@ def test_device_windows_stored_once_with_registry_rollups_gaps_and_reflash(
     assert query(dsn, "SELECT seq FROM emotion_windows WHERE epoch = %s ORDER BY seq",
                  (reflashed.outbox.epoch,)) == [(1,), (2,)]
     assert scalar(dsn, "SELECT count(*) FROM dead_letters") == 0
+
+
+def test_device_telemetry_fills_the_registry(
+    fleet_broker: Broker, postgres: Any, collector: CollectorProc
+) -> None:
+    """Telemetry built by the device's own code sets the registry's camera state, outbox
+    depth and drops and SoC temperature; an older reading arriving later does not overwrite
+    a newer one."""
+    dsn = postgres.dsn
+    topics = Topics("edge", "gate-5")
+    now = time.time()
+
+    def sample(t: float, depth: int, state: str) -> bytes:
+        s = TelemetrySample(
+            time_s=t, uptime_s=5.0, version="0.1.0", analysis=True, fps_in=10.0,
+            fps_processed=9.5, frames_dropped=0, detect_ms=(5.0, 7.0), classify_ms=None,
+            faces_now=1, mqtt_reconnects=0, outbox_depth=depth, outbox_bytes=100,
+            outbox_oldest_s=None, dropped={"max_messages": 2, "max_age": 0, "max_bytes": 0,
+                                           "rejected": 0, "write_error": 1},
+            soc_temp_c=61.5, camera=CameraStatus(state, t - 3, 2),  # type: ignore[arg-type]
+        )
+        return telemetry_message(s, topics=topics, models=MODELS).payload
+
+    raw = _raw_client(fleet_broker, "telemetry")
+    try:
+        raw.publish(topics.telemetry, sample(now, 12, "lost"), qos=1).wait_for_publish(5)
+        wait_until(lambda: scalar(dsn, "SELECT camera_state FROM devices WHERE device = %s",
+                                  ("gate-5",)) == "lost", 30, "telemetry stored")
+        raw.publish(topics.telemetry, sample(now - 60, 1, "ok"), qos=1).wait_for_publish(5)
+        raw.publish(topics.status, b"online", qos=1, retain=True).wait_for_publish(5)
+        wait_until(lambda: scalar(dsn, "SELECT status FROM devices WHERE device = %s",
+                                  ("gate-5",)) == "online", 30, "status stored")
+    finally:
+        raw.disconnect()
+        raw.loop_stop()
+    row = query(dsn, "SELECT camera_state, outbox_depth, outbox_dropped, soc_temp_c FROM devices "
+                "WHERE device = 'gate-5'")[0]
+    assert row == ("lost", 12, 3, pytest.approx(61.5))
+
+
+def test_retention_drops_old_partitions_and_creates_ahead(postgres: Any) -> None:
+    """Maintenance creates today's and the next days' partitions and drops whole daily
+    partitions older than retention_days (windows in them go with them)."""
+    from datetime import UTC, datetime, timedelta
+
+    from edge.fleet.store import Store, partition_name
+
+    now = datetime.now(UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with Store(postgres.dsn, retention_days=3) as store:
+        store.migrate()
+        old = today - timedelta(days=10)
+        store.ensure_partitions({old})
+        assert store.maintain(now) == [partition_name(old)]
+        names = {r[0] for r in query(postgres.dsn, "SELECT c.relname FROM pg_inherits i JOIN "
+                 "pg_class c ON c.oid = i.inhrelid "
+                 "WHERE i.inhparent = 'emotion_windows'::regclass")}
+        assert names == {partition_name(today + timedelta(days=n)) for n in range(3)}
+        assert store.maintain(now) == []
+        assert store.migrate() == []  # already applied: nothing to do
 
 
 def test_bad_payloads_become_dead_letters_and_never_block(
