@@ -26,7 +26,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.conftest import Broker, free_port  # noqa: E402
-from tests.fleetparts import FLEET_BROKER_CONF, CollectorProc, scalar, wait_until  # noqa: E402
+from tests.fleetparts import (  # noqa: E402
+    FLEET_BROKER_CONF,
+    CollectorProc,
+    query,
+    scalar,
+    wait_until,
+)
 from tests.pgserver import PgServer  # noqa: E402
 
 STATS = """
@@ -84,9 +90,7 @@ def one_run(args: argparse.Namespace, collectors: int, work: Path) -> dict[str, 
                 break
             time.sleep(1)
         drain_s = time.monotonic() - drain_started
-        rows, distinct, span, p50, p95, worst = (
-            __import__("psycopg").connect(pg.dsn).execute(STATS).fetchone()
-        )
+        rows, distinct, span, p50, p95, worst = query(pg.dsn, STATS)[0]
         size = int(scalar(pg.dsn, SIZE) or 0)
         gaps = int(scalar(pg.dsn, "SELECT count(*) FROM seq_gaps") or 0)
         return {

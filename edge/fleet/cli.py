@@ -85,8 +85,22 @@ def _positive_float(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fleet_verb != "simulate":
+        _need_extra()
     result: int = args.fleet_func(args)
     return result
+
+
+def _need_extra() -> None:
+    """The database driver and the schema validator are the ``fleet`` extra."""
+    import importlib.util
+
+    missing = [m for m in ("psycopg", "jsonschema") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(
+            f"{' and '.join(missing)} not installed: the fleet verbs need the fleet extra, "
+            "pip install 'edge-emotion[fleet]' (a device does not need it)"
+        )
 
 
 def collect_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -153,7 +153,7 @@ class Collector:
         try:
             while not self._stop.is_set():
                 if store is None:
-                    store = self._try_open(backoff)
+                    store = self._try_open(backoff, len(pending))
                     if store is None:
                         continue
                     next_maintain = 0.0
@@ -179,7 +179,7 @@ class Collector:
                     self.counters.db_failures += 1
                     log.warning(
                         "database unavailable (%s); %d message(s) wait unacknowledged",
-                        _first(exc), len(pending),
+                        _first(exc), len(pending) + self._queue.qsize(),
                     )
                     _close_quietly(store)
                     store = None
@@ -192,7 +192,7 @@ class Collector:
             log.info("stopped: %s", self.counters)
         return 0
 
-    def _try_open(self, backoff: Backoff) -> Any:
+    def _try_open(self, backoff: Backoff, pending: int) -> Any:
         try:
             return self._open_store()
         except Exception as exc:
@@ -200,7 +200,10 @@ class Collector:
                 raise
             self.counters.db_failures += 1
             delay = backoff.next_delay()
-            log.warning("cannot reach the database (%s); retry in %.1f s", _first(exc), delay)
+            log.warning(
+                "cannot reach the database (%s); retry in %.1f s; %d message(s) wait "
+                "unacknowledged", _first(exc), delay, pending + self._queue.qsize(),
+            )
             self._stop.wait(delay)
             return None
 

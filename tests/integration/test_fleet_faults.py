@@ -5,6 +5,7 @@ stored exactly once: counts equal what was published, no seq gap, roll-ups not d
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -131,6 +132,35 @@ def test_database_stopped_nothing_acked_until_it_returns(
         _assert_exactly_once(dsn, fleet)
     finally:
         stop.set()
+        fleet.close()
+        a.stop()
+
+
+def test_received_but_uncommitted_windows_survive_sigkill(
+    fleet_broker: Broker, postgres: Any, tmp_path: Path
+) -> None:
+    """With the database down, a collector receives windows (they sit unacknowledged in its
+    memory) and is SIGKILLed; after the database and the collector return, every window is
+    stored: nothing was acknowledged before its commit."""
+    dsn = postgres.dsn
+    a = _start(fleet_broker, dsn, "fleet-a", tmp_path / "a.log")
+    postgres.stop()
+    fleet = SimulatedFleet(fleet_broker.host, fleet_broker.port, 5, id_prefix="m")
+    try:
+        fleet.connect()
+        for _ in range(20):
+            for device in fleet.devices:
+                fleet.publish(device)
+        assert fleet.drain(30)
+        wait_until(lambda: max(map(int, re.findall(r"(\d+) message\(s\) wait", a.text())),
+                               default=0) >= 100, 60,
+                   "the windows received and held unacknowledged")
+        a.kill()
+        postgres.start()
+        a.start()
+        wait_until(lambda: _stored(dsn) == 100, 60, "all 100 windows stored after the restart")
+        _assert_exactly_once(dsn, fleet)
+    finally:
         fleet.close()
         a.stop()
 
