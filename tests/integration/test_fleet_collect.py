@@ -178,6 +178,60 @@ def test_device_telemetry_fills_the_registry(
     assert row == ("lost", 12, 3, pytest.approx(61.5))
 
 
+def test_collector_from_a_config_file_with_sites_and_credentials(
+    fleet_broker: Broker, postgres: Any, tmp_path: Path
+) -> None:
+    """`edge fleet collect --config FILE` (broker, database, group, sites) with the database
+    password from $CREDENTIALS_DIRECTORY/db_password stores windows and assigns the devices
+    to their sites; an unreadable password file is one line and exit status 2."""
+    import os
+    import subprocess
+    import sys
+
+    from edge.fleet.simulate import SimulatedFleet
+
+    config = tmp_path / "fleet.yaml"
+    config.write_text(
+        f"mqtt:\n  host: 127.0.0.1\n  port: {fleet_broker.port}\n  client_id: fleet-cfg\n"
+        f"  group: g1\ndatabase:\n  dsn: \"{postgres.dsn}\"\n  retention_days: 30\n"
+        "sites:\n  hall: [c-00000]\n  yard: [c-00001]\n"
+    )
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "db_password").write_text("unused-with-trust-auth\n")
+    env = {**os.environ, "CREDENTIALS_DIRECTORY": str(creds)}
+    log = tmp_path / "c.log"
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "fleet", "collect", "--config",
+                             str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            env=env)
+    fleet = SimulatedFleet(fleet_broker.host, fleet_broker.port, 2, id_prefix="c")
+    try:
+        wait_until(lambda: "connected to" in log.read_text(), 30, "collector connected")
+        wait_until(lambda: scalar(postgres.dsn, "SELECT count(*) FROM sites") == 2, 30,
+                   "sites registered")
+        fleet.connect()
+        for device in fleet.devices:
+            fleet.publish(device)
+        assert fleet.drain(10)
+        wait_until(lambda: scalar(postgres.dsn, "SELECT count(*) FROM emotion_windows") == 2,
+                   30, "windows stored")
+    finally:
+        fleet.close()
+        proc.terminate()
+        proc.wait(15)
+    assert proc.returncode == 0
+    assert query(postgres.dsn, "SELECT device, site FROM devices ORDER BY device") == [
+        ("c-00000", "hall"), ("c-00001", "yard")]
+    config.write_text(config.read_text().replace("retention_days: 30",
+                                                 f"password_file: {tmp_path / 'nope'}"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "edge", "fleet", "collect", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert bad.returncode == 2 and "database.password_file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_retention_drops_old_partitions_and_creates_ahead(postgres: Any) -> None:
     """Maintenance creates today's and the next days' partitions and drops whole daily
     partitions older than retention_days (windows in them go with them)."""

@@ -101,6 +101,8 @@ def test_flags_override_the_file(tmp_path: Path) -> None:
         (["fleet", "simulate", "--mqtt", "localhost", "--devices", "0"], "--devices"),
         (["fleet", "simulate", "--mqtt", "localhost", "--rate", "fast"], "--rate"),
         (["fleet", "collect", "--config", "/nonexistent/fleet.yaml"], "file not found"),
+        (["fleet", "collect", "--dsn", "x", "--bogus"], "--bogus"),
+        (["fleet", "web"], "--dsn"),
     ],
 )
 def test_flag_errors_exit_2_with_a_clear_message(
