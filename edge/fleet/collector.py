@@ -27,7 +27,13 @@ from paho.mqtt.properties import Properties
 from edge.contract import PayloadDecoder
 from edge.fleet.config import FleetConfig
 from edge.fleet.rows import Batch, BatchBuilder, Incoming, dead_letter
-from edge.publish.connect import Backoff, load_credentials, tls_context
+from edge.publish.connect import (
+    Backoff,
+    describe_connect_error,
+    describe_refusal,
+    load_credentials,
+    tls_context,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,8 @@ class Collector:
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self.counters = Counters()
+        self._next_maintain = 0.0
+        self._pending: list[Incoming] = []  # taken from the queue, not yet committed
         self._builder = BatchBuilder(
             config.mqtt.topic_prefix, config.database.retention_days, PayloadDecoder()
         )
@@ -108,7 +116,7 @@ class Collector:
         self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any = None
     ) -> None:
         if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
+            log.error("MQTT: %s", describe_refusal(reason))
             return
         with self._lock:
             self._generation += 1
@@ -139,36 +147,42 @@ class Collector:
         return props
 
     # -- the loop ----------------------------------------------------------------------
-    def run(self) -> int:
+    def _connect_first(self) -> bool:
+        """The first connection, with one log line per kind of failure (TLS, DNS, refused)
+        naming the setting to check; paho reconnects by itself afterwards."""
         cfg = self.config.mqtt
-        self._client.connect_async(
-            cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
-            properties=self._connect_properties(),
-        )
+        backoff = Backoff(cfg.reconnect_initial_s, cfg.reconnect_max_s)
+        last = ""
+        while not self._stop.is_set():
+            try:
+                self._client.connect(
+                    cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
+                    properties=self._connect_properties(),
+                )
+                return True
+            except (OSError, ValueError) as exc:
+                message = describe_connect_error(exc, cfg)
+                if message != last:
+                    log.error("MQTT: %s; retrying", message)
+                    last = message
+                self._stop.wait(backoff.next_delay())
+        return False
+
+    def run(self) -> int:
+        if not self._connect_first():
+            return 0
         self._client.loop_start()
         store = None
         backoff = Backoff(0.5, 5.0)  # the database: retried within 5 s of its return
-        next_maintain = 0.0
-        pending: list[Incoming] = []
+        self._next_maintain = 0.0
         try:
             while not self._stop.is_set():
                 if store is None:
-                    store = self._try_open(backoff, len(pending))
-                    if store is None:
-                        continue
-                    next_maintain = 0.0
+                    store = self._try_open(backoff, len(self._pending))
+                    self._next_maintain = 0.0
+                    continue
                 try:
-                    if time.monotonic() >= next_maintain:
-                        dropped = store.maintain(datetime.now(UTC))
-                        if dropped:
-                            log.info("retention: dropped %s", ", ".join(dropped))
-                        next_maintain = time.monotonic() + MAINTAIN_EVERY_S
-                    if not pending:
-                        pending = self._take()
-                    if pending:
-                        self._store(store, pending)
-                        self._ack(pending)
-                        pending = []
+                    self._step(store)
                     backoff.reset()
                 except Exception as exc:
                     if _is_conflict(exc):
@@ -179,7 +193,7 @@ class Collector:
                     self.counters.db_failures += 1
                     log.warning(
                         "database unavailable (%s); %d message(s) wait unacknowledged",
-                        _first(exc), len(pending) + self._queue.qsize(),
+                        _first(exc), len(self._pending) + self._queue.qsize(),
                     )
                     _close_quietly(store)
                     store = None
@@ -191,6 +205,21 @@ class Collector:
                 _close_quietly(store)
             log.info("stopped: %s", self.counters)
         return 0
+
+    def _step(self, store: Any) -> None:
+        """Maintenance when due, then one batch stored and acknowledged. A batch whose
+        transaction failed stays in ``_pending`` and is retried before anything new."""
+        if time.monotonic() >= self._next_maintain:
+            dropped = store.maintain(datetime.now(UTC))
+            if dropped:
+                log.info("retention: dropped %s", ", ".join(dropped))
+            self._next_maintain = time.monotonic() + MAINTAIN_EVERY_S
+        if not self._pending:
+            self._pending = self._take()
+        if self._pending:
+            self._store(store, self._pending)
+            self._ack(self._pending)
+            self._pending = []
 
     def _try_open(self, backoff: Backoff, pending: int) -> Any:
         try:
