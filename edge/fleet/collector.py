@@ -78,7 +78,6 @@ class Collector:
         self._queue: queue.Queue[Incoming] = queue.Queue()
         self._generation = 0
         self._connected = threading.Event()
-        self._lock = threading.Lock()
         self.counters = Counters()
         self._next_maintain = 0.0
         self._pending: list[Incoming] = []  # taken from the queue, not yet committed
@@ -118,8 +117,7 @@ class Collector:
         if reason.is_failure:
             log.error("MQTT: %s", describe_refusal(reason))
             return
-        with self._lock:
-            self._generation += 1
+        self._generation += 1  # written only here and in _on_disconnect (network thread)
         log.info(
             "connected to %s:%d as %s (session present: %s)",
             self.config.mqtt.host, self.config.mqtt.port, self.config.mqtt.client_id,
@@ -130,8 +128,7 @@ class Collector:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()
-        with self._lock:
-            self._generation += 1  # packet ids of the old connection are void now
+        self._generation += 1  # packet ids of the old connection are void now
         log.warning("disconnected from the broker (%s); reconnecting", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -285,12 +282,16 @@ class Collector:
         return inserted
 
     def _ack(self, messages: list[Incoming]) -> None:
-        with self._lock:
-            generation = self._generation
+        """Acknowledge the committed messages that came on the current connection. The
+        generation is only written by paho's network thread (connect/disconnect callbacks);
+        no lock is taken here because ``client.ack`` takes paho's callback mutex, which the
+        network thread holds while it runs those callbacks. A reconnect completes (TCP,
+        CONNACK) far slower than the step from this check to the PUBACK being queued, and
+        paho drops queued packets of a closed connection."""
         for message in messages:
             if message.qos == 0:
                 continue
-            if message.generation != generation:
+            if message.generation != self._generation:
                 self.counters.stale_acks += 1  # the broker re-sends it; stored once
                 continue
             self._client.ack(message.mid, message.qos)
