@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between partition/retention maintenance passes.
 MAINTAIN_EVERY_S = 3600.0
+#: Seconds between two INFO lines with the counters.
+STATS_EVERY_S = 60.0
 
 
 def subscriptions(config: FleetConfig) -> list[str]:
@@ -80,6 +82,7 @@ class Collector:
         self._connected = threading.Event()
         self.counters = Counters()
         self._next_maintain = 0.0
+        self._next_stats = time.monotonic() + STATS_EVERY_S
         self._pending: list[Incoming] = []  # taken from the queue, not yet committed
         self._builder = BatchBuilder(
             config.mqtt.topic_prefix, config.database.retention_days, PayloadDecoder()
@@ -206,6 +209,9 @@ class Collector:
     def _step(self, store: Any) -> None:
         """Maintenance when due, then one batch stored and acknowledged. A batch whose
         transaction failed stays in ``_pending`` and is retried before anything new."""
+        if time.monotonic() >= self._next_stats:
+            self._next_stats = time.monotonic() + STATS_EVERY_S
+            log.info("%s", self.counters)
         if time.monotonic() >= self._next_maintain:
             dropped = store.maintain(datetime.now(UTC))
             if dropped:
