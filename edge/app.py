@@ -127,15 +127,19 @@ def build_pipeline(
     seq: SeqSource,
     transports: Sequence[Transport],
     clock: Clock,
+    *,
+    epoch: str | None = None,
 ) -> tuple[Pipeline, WindowPublisher]:
     """The pipeline and its window publisher as ``edge run``, ``edge demo`` and ``edge bench``
-    build them (numbers from ``seq``: the outbox, or the bench's counter)."""
+    build them (numbers from ``seq``: the outbox, or the bench's counter; ``epoch``: the
+    outbox's, which tells a reflashed device's windows apart)."""
     windows = WindowPublisher(
         seq,
         transports,
         topics=Topics(config.mqtt.topic_prefix, device_id(config.device)),
         models=model_ids(analyzer),
         qos=config.mqtt.qos,
+        epoch=epoch,
     )
     return Pipeline.from_config(config, analyzer, windows, clock), windows
 
@@ -182,7 +186,9 @@ class Service:
             if publisher is not None:
                 transports.append(publisher)
             analyzer = self._prepared.analyzer  # loaded and verified by the pre-flight
-            pipeline, windows = build_pipeline(config, analyzer, outbox, transports, self._clock)
+            pipeline, windows = build_pipeline(
+                config, analyzer, outbox, transports, self._clock, epoch=outbox.epoch
+            )
             spec = self._prepared.source
             notifier.status(f"starting: opening camera {spec.redacted()}")
             source = stack.enter_context(

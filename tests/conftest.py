@@ -200,15 +200,23 @@ def emotions_schema() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def validate_payload(emotions_schema: dict[str, Any]) -> Any:
-    """A function that validates one decoded payload against the published JSON Schema."""
-    import jsonschema
+def validate_payload() -> Any:
+    """A function that validates one decoded payload against the published JSON Schema (the
+    same decoder the fleet collector uses: edge.contract)."""
+    from edge.contract import PayloadDecoder
 
-    validator = jsonschema.Draft202012Validator(
-        emotions_schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    return PayloadDecoder().validate
 
-    def check(document: Any) -> None:
-        validator.validate(document)
 
-    return check
+@pytest.fixture
+def postgres() -> Iterator[Any]:
+    """A fresh PostgreSQL server for one test (Debian's initdb + postgres, loopback only)."""
+    from tests.pgserver import PgServer
+
+    server = PgServer(port=free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.remove()

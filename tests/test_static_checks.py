@@ -98,6 +98,41 @@ def test_no_import_cycle_between_packages() -> None:
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
 
 
+#: Server-side packages (docs/fleet.md): their dependencies are the optional `fleet` extra.
+SERVER_PACKAGES = frozenset({"edge.fleet"})
+
+
+def device_imports_of_server(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Device packages (everything but the server ones) that import a server package."""
+    return {
+        node: deps & SERVER_PACKAGES
+        for node, deps in graph.items()
+        if node not in SERVER_PACKAGES and deps & SERVER_PACKAGES
+    }
+
+
+def test_server_check_finds_a_planted_import() -> None:
+    """The device/server check is live: a device package importing edge.fleet is reported,
+    the fleet importing device packages is fine."""
+    graph = {"edge.publish": {"edge.fleet"}, "edge.fleet": {"edge.publish", "edge.contract"}}
+    assert device_imports_of_server(graph) == {"edge.publish": {"edge.fleet"}}
+
+
+def test_device_never_imports_the_server_side() -> None:
+    """No device package imports edge.fleet (directly; with no cycles that covers indirect
+    ones too), so the Pi's install never needs the fleet extra's database driver."""
+    graph = package_imports(REPO_ROOT)
+    assert device_imports_of_server(graph) == {}
+    paths = {node for deps in graph.values() for node in deps} | set(graph)
+    closure = {"edge.app"}
+    while True:
+        more = {d for n in closure for d in graph.get(n, ())} - closure
+        if not more:
+            break
+        closure |= more
+    assert "edge.app" in paths and not closure & SERVER_PACKAGES
+
+
 def test_layout_keeps_few_loose_modules_and_small_modules() -> None:
     """edge/ has at most 7 loose modules, config/ and privacy/ are packages, and no module
     is over 400 lines."""

@@ -176,3 +176,27 @@ def test_runtime_watchdog_dropin_fits_the_bcm2835() -> None:
     (value,) = _values(manager, "RuntimeWatchdogSec")
     assert value == "10s"
     assert int(value.removesuffix("s")) < BCM2835_MAX_S
+
+
+FLEET_UNIT = REPO / "systemd" / "edge-fleet-collect.service"
+
+
+def test_fleet_collector_unit_verifies_cleanly_and_is_confined(tmp_path: Path) -> None:
+    """The fleet collector's unit: `systemd-analyze verify` prints nothing, it runs the
+    documented command with the passwords as credentials, and its exposure is <= 2.0."""
+    true = shutil.which("true")
+    assert true
+    text = FLEET_UNIT.read_text()
+    command = "/opt/edge-fleet/venv/bin/edge fleet collect --config /etc/edge-fleet/fleet.yaml"
+    assert f"ExecStart={command}" in text
+    service = _directives(text)["Service"]
+    assert _values(service, "LoadCredential") == [
+        "mqtt_password:/etc/edge-fleet/mqtt_password", "db_password:/etc/edge-fleet/db_password"]
+    copy = tmp_path / "edge-fleet-collect.service"
+    copy.write_text(text.replace("ExecStart=/opt/edge-fleet/venv/bin/edge ", f"ExecStart={true} "))
+    result = _analyze("verify", str(copy))
+    assert (result.stdout + result.stderr) == "", result.stdout + result.stderr
+    result = _analyze("security", "--offline=yes", str(copy))
+    match = re.search(r"Overall exposure level for edge-fleet-collect\.service: (\d+\.\d+)",
+                      result.stdout)
+    assert match and float(match.group(1)) <= MAX_EXPOSURE, result.stdout[-600:]

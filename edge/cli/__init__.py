@@ -99,6 +99,7 @@ PLUGGED_VERBS: tuple[tuple[str, str, str], ...] = (
     ("bench", "edge.tools.bench.cli", "time the pipeline per stage against bare model invokes"),
     ("notice", "edge.notice.cli", "print the transparency notice (A4 sign, full text)"),
     ("setup", "edge.installer.cli", "local, time-limited view to aim the camera, draw masks"),
+    ("fleet", "edge.fleet.cli", "server side: collect into PostgreSQL, simulate, dashboard"),
 )
 
 

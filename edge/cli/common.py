@@ -18,6 +18,17 @@ class UsageError(Exception):
     """A flag or argument value is unusable; the message says which and how to fix it."""
 
 
+def parse_broker(value: str, flag: str = "--mqtt") -> tuple[str, int]:
+    """``HOST`` or ``HOST:PORT`` (default port 1883); a :class:`UsageError` otherwise."""
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "1883")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(
+            f"{flag} {value!r}: expected HOST or HOST:PORT with a port from 1 to 65535, "
+            "e.g. localhost:1883"
+        )
+    return host, int(port)
+
+
 class RedactingFormatter(logging.Formatter):
     """Masks the user name and password of every URL in a log line (a safety net: sources are
     logged redacted already, but an exception text from a library may quote a URL)."""

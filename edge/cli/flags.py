@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
-from edge.cli.common import EXIT_USAGE, UsageError
+from edge.cli.common import EXIT_USAGE, UsageError, parse_broker
 from edge.config import Config
 from edge.config.source import redact_secrets
 
@@ -87,15 +87,10 @@ def config_number(key: str) -> Callable[[str], Any]:
 
 def broker(text: str) -> tuple[str, int]:
     """An argparse ``type=`` for ``HOST[:PORT]`` (port 1883 when none is given)."""
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, "1883"
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected HOST or HOST:PORT with a port from 1 to 65535, e.g. "
-            "localhost:1883"
-        )
-    return host, int(port)
+    try:
+        return parse_broker(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--mqtt ")) from None
 
 
 def config_with_flags(base: Config, flags: Mapping[str, tuple[str, object]]) -> Config:

@@ -14,9 +14,9 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -33,6 +33,9 @@ MAX_DEPTH = 24
 MAX_VALUES = 20_000
 
 Lines = dict[tuple[str | int, ...], int]
+M = TypeVar("M", bound=BaseModel)
+#: The documented example that hints point to.
+_REFERENCE = "firmware_config/edge.yaml"
 
 #: Characters YAML does not allow in a document (C0 controls but tab/LF/CR, DEL, C1 but NEL).
 _CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff]")
@@ -182,6 +185,13 @@ def parse_text(text: str, file: str = "<config>") -> Config:
 
 def parse_document(text: str, file: str = "<config>") -> LoadedConfig:
     """:func:`parse_text`, keeping the line of every key."""
+    data, lines = parse_yaml(text, file)
+    return LoadedConfig(validate_model(Config, data, lines, file), file, lines)
+
+
+def parse_yaml(text: str, file: str = "<config>") -> tuple[dict[str, Any], Lines]:
+    """The YAML document as plain data with the line of every key; raises
+    :class:`ConfigError` for a file that is too large, not text, not YAML or not a mapping."""
     if len(text) > MAX_FILE_BYTES:
         raise ConfigError(
             file,
@@ -223,8 +233,16 @@ def parse_document(text: str, file: str = "<config>") -> LoadedConfig:
             file,
             [ConfigIssue("", 1, "the file must hold a mapping of keys", "start with e.g. 'mqtt:'")],
         )
+    return data, lines
+
+
+def validate_model(
+    model: type[M], data: dict[str, Any], lines: Lines, file: str, reference: str = _REFERENCE
+) -> M:
+    """``data`` validated as ``model``; every problem becomes a :class:`ConfigIssue` with its
+    YAML line, key path and hint (``reference`` names the documented example file)."""
     try:
-        return LoadedConfig(Config.model_validate(data), file, lines)
+        return model.model_validate(data)
     except ValidationError as exc:
         issues = []
         for err in exc.errors():
@@ -243,9 +261,8 @@ def parse_document(text: str, file: str = "<config>") -> LoadedConfig:
                 shown = err["input"]
                 shown = redact_secrets(shown)[:200] if isinstance(shown, str) else shown
                 message = f"{message} (got {shown!r})"
-            issues.append(
-                ConfigIssue(path, line_for(loc, lines), message, _hint(err["type"], err, message))
-            )
+            hint = _hint(err["type"], err, message).replace(_REFERENCE, reference)
+            issues.append(ConfigIssue(path, line_for(loc, lines), message, hint))
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.path))
         raise ConfigError(file, issues) from None
 
@@ -293,6 +310,12 @@ def load(path: str | Path) -> Config:
 
 def load_document(path: str | Path) -> LoadedConfig:
     """:func:`load`, keeping the line of every key (for the pre-flight)."""
+    return parse_document(read_text(path), str(path))
+
+
+def read_text(path: str | Path, what: str = "edge.yaml") -> str:
+    """The text of a configuration file, bounded in size; a :class:`ConfigError` naming the
+    file when it is missing, unreadable, too large or not UTF-8."""
     file = str(path)
     try:
         with Path(path).open("rb") as fh:
@@ -305,13 +328,15 @@ def load_document(path: str | Path) -> LoadedConfig:
                     "",
                     None,
                     "file not found",
-                    "pass the path of your edge.yaml (example: firmware_config/edge.yaml)",
+                    f"pass the path of your {what} (example: firmware_config/edge.yaml)"
+                    if what == "edge.yaml"
+                    else f"pass the path of your {what}",
                 )
             ],
         ) from None
     except IsADirectoryError:
         raise ConfigError(
-            file, [ConfigIssue("", None, "is a directory", "pass the path of the edge.yaml file")]
+            file, [ConfigIssue("", None, "is a directory", f"pass the path of the {what} file")]
         ) from None
     except OSError as exc:
         raise ConfigError(
@@ -345,4 +370,4 @@ def load_document(path: str | Path) -> LoadedConfig:
                 )
             ],
         ) from None
-    return parse_document(text.removeprefix("\ufeff"), file)
+    return text.removeprefix("\ufeff")

@@ -19,6 +19,7 @@ from edge.config.source import redact_secrets
 EMOTIONS_FIELDS: dict[str, str] = {
     "schema": "payload format name and version",
     "device": "this sensor's id (the same as in the topic)",
+    "epoch": "random id of this device's message store, new when its storage is wiped",
     "seq": "window counter of this device, to detect lost messages",
     "window_start": "start time of the window (UTC)",
     "window_end": "end time of the window (UTC)",

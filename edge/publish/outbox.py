@@ -49,6 +49,7 @@ from edge.publish.outbox_records import (
     OutboxStats,
     Queued,
     bytes_to_drop,
+    epoch_text,
 )
 from edge.publish.outbox_records import SCHEMA as _SCHEMA
 
@@ -88,6 +89,8 @@ class Outbox:
             self._db.executescript(_SCHEMA)
             self._count, self._bytes = self._totals()
             self._last = self._meta("last_seq")
+            #: Created once with the database (see SCHEMA), e.g. ``"3f9c0d1e22a4b5c6"``.
+            self.epoch = epoch_text(self._meta("epoch"))
         except sqlite3.Error as exc:
             with contextlib.suppress(Exception):
                 self._db.close()

@@ -17,7 +17,9 @@ MEMORY_MAX_MESSAGES = 1440
 #: Least time between two commit attempts of the memory queue by :meth:`Outbox.retry`.
 RETRY_S = 1.0
 
-#: The database layout.
+#: The database layout. The ``epoch`` (a random 63-bit id, like Sparkplug's bdSeq) is created
+#: once with the database and kept in it: a wiped state directory gives a new outbox, a new
+#: epoch and ``seq`` from 1 again, so subscribers key windows by (device, epoch, seq).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY,
@@ -28,7 +30,13 @@ CREATE TABLE IF NOT EXISTS messages (
     size INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', random() & 9223372036854775807);
 """
+
+
+def epoch_text(value: int) -> str:
+    """An outbox epoch as it appears in window payloads: 16 lowercase hex digits."""
+    return f"{value:016x}"
 
 
 class OutboxError(RuntimeError):

@@ -40,11 +40,15 @@ def _dp_field(window: Window) -> dict[str, Any]:
     }
 
 
-def window_payload(window: Window, *, seq: int, device_id: str, models: ModelIds) -> dict[str, Any]:
-    """The ``edge.emotions/1`` document for one window."""
+def window_payload(
+    window: Window, *, seq: int, device_id: str, models: ModelIds, epoch: str | None = None
+) -> dict[str, Any]:
+    """The ``edge.emotions/1`` document for one window. ``epoch`` is the outbox's epoch
+    (absent when the sequence source has none, e.g. a bench)."""
     return {
         "schema": SCHEMA_ID,
         "device": device_id,
+        **({} if epoch is None else {"epoch": epoch}),
         "seq": seq,
         "window_start": iso_utc(window.start_s),
         "window_end": iso_utc(window.end_s),
@@ -72,10 +76,18 @@ def window_payload(window: Window, *, seq: int, device_id: str, models: ModelIds
 
 
 def window_message(
-    window: Window, *, seq: int, topics: Topics, models: ModelIds, qos: int
+    window: Window,
+    *,
+    seq: int,
+    topics: Topics,
+    models: ModelIds,
+    qos: int,
+    epoch: str | None = None,
 ) -> OutboundMessage:
     """The message for one window on ``{prefix}/{device}/emotions``."""
-    document = window_payload(window, seq=seq, device_id=topics.device_id, models=models)
+    document = window_payload(
+        window, seq=seq, device_id=topics.device_id, models=models, epoch=epoch
+    )
     return OutboundMessage(topics.emotions, encode(document), qos, seq=seq, due_s=window.end_s)
 
 
@@ -121,8 +133,10 @@ class WindowPublisher:
         topics: Topics,
         models: ModelIds,
         qos: int,
+        epoch: str | None = None,
     ) -> None:
         self._seq = seq
+        self._epoch = epoch
         self._transports = transports
         self._topics = topics
         self._models = models
@@ -136,7 +150,12 @@ class WindowPublisher:
     def window_closed(self, window: Window) -> None:
         seq = self._seq.next()
         message = window_message(
-            window, seq=seq, topics=self._topics, models=self._models, qos=self._qos
+            window,
+            seq=seq,
+            topics=self._topics,
+            models=self._models,
+            qos=self._qos,
+            epoch=self._epoch,
         )
         for transport in self._transports:
             transport.send(message)

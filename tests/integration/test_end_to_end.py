@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -85,10 +86,12 @@ def test_run_publishes_schema_valid_windows_and_status(
 
 
 def test_seq_is_not_reused_after_restart(broker: Broker, tmp_path: Path) -> None:
-    """A second run continues seq where the first stopped, and the retained status is offline
-    after a clean stop."""
+    """A second run continues seq where the first stopped under the same outbox epoch (the
+    windows' identity is device, epoch, seq), and the retained status is offline after a
+    clean stop."""
     config = write_config(tmp_path, broker)
     seen: list[int] = []
+    epochs: set[str] = set()
     for _run in range(2):
         with Subscriber(broker, [f"edge/{DEVICE}/emotions"], client_id=f"s{_run}") as sub:
             proc = start_edge(config)
@@ -99,6 +102,8 @@ def test_seq_is_not_reused_after_restart(broker: Broker, tmp_path: Path) -> None
             assert rc == 0, err
             time.sleep(0.3)
             seen.extend(json.loads(m.payload)["seq"] for m in sub.on(f"edge/{DEVICE}/emotions"))
+            epochs.update(json.loads(m.payload)["epoch"] for m in sub.on(f"edge/{DEVICE}/emotions"))
+    assert len(epochs) == 1 and re.fullmatch(r"[0-9a-f]{16}", epochs.pop())
     assert seen == sorted(seen)
     assert len(seen) == len(set(seen))
     with Subscriber(broker, [f"edge/{DEVICE}/status"], client_id="late") as late:

@@ -53,6 +53,18 @@ def test_survives_crash_without_close(tmp_path: Path) -> None:
     assert second.next() == 4
 
 
+def test_epoch_is_created_once_and_kept(tmp_path: Path) -> None:
+    """An outbox has a random epoch (16 hex digits) created with its database: reopening
+    keeps it, a new database (a wiped state directory) gets another one."""
+    first = Outbox(tmp_path / "o.db", OutboxConfig())
+    epoch = first.epoch
+    first.close()
+    assert len(epoch) == 16 and int(epoch, 16) > 0
+    assert Outbox(tmp_path / "o.db", OutboxConfig()).epoch == epoch
+    (tmp_path / "wiped").mkdir()
+    assert Outbox(tmp_path / "wiped" / "o.db", OutboxConfig()).epoch != epoch
+
+
 def test_bounds_drop_oldest_and_count_persistently(tmp_path: Path) -> None:
     """Beyond max_messages the oldest go, counted; the counts survive a reopen."""
     limits = OutboxConfig(max_messages=3)

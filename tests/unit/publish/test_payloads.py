@@ -56,13 +56,33 @@ def test_payload_validates_against_schema(validate_payload: Any) -> None:
 
 def test_schema_rejects_shares_in_suppressed_window(validate_payload: Any) -> None:
     """The schema itself forbids expression shares in a suppressed window."""
-    import jsonschema
     import pytest
+
+    from edge.contract import PayloadError
 
     doc = window_payload(window(True), seq=1, device_id="pi-7", models=MODELS)
     doc["expressions"] = dict.fromkeys(EXPRESSIONS, 1 / 7)
-    with pytest.raises(jsonschema.ValidationError):
+    with pytest.raises(PayloadError, match="expressions"):
         validate_payload(doc)
+
+
+def test_epoch_is_optional_and_checked(validate_payload: Any) -> None:
+    """A window carries the outbox epoch when it has one (16 hex digits, valid), windows
+    without it (earlier versions, a bench) stay valid, and a malformed epoch is refused."""
+    import pytest
+
+    from edge.contract import PayloadError
+
+    with_epoch = window_payload(
+        window(False), seq=1, device_id="pi-7", models=MODELS, epoch="00c0ffee12345678"
+    )
+    assert with_epoch["epoch"] == "00c0ffee12345678"
+    validate_payload(json.loads(encode(with_epoch)))
+    without = window_payload(window(False), seq=1, device_id="pi-7", models=MODELS)
+    assert "epoch" not in without
+    validate_payload(without)
+    with pytest.raises(PayloadError, match="epoch"):
+        validate_payload({**with_epoch, "epoch": "XYZ"})
 
 
 def test_payload_carries_no_per_person_data() -> None:
