@@ -15,9 +15,9 @@ reopening), from :meth:`Aggregator.note_camera`: such a window's counts are inco
 
 Remote pause (:meth:`Aggregator.pause`, :meth:`Aggregator.resume`): the open window is closed
 as ``partial`` when analysis pauses, unless it has covered less than ``min_s``; such a short
-window is held instead and continued after the resume when its slot is not over yet (then it
-is published once, at its end, as ``partial``); only when the pause outlasts its slot is it
-published on the resume, as ``partial`` ending at the pause.
+window is held instead and continued after the resume (then it is published once, at its end,
+as ``partial``; when the pause outlasted its slot, its end moves to the end of the slot in which
+analysis resumed). Only a shutdown publishes a held window as it is.
 """
 
 from __future__ import annotations
@@ -150,18 +150,18 @@ class Aggregator:
         return None
 
     def resume(self, now_s: float) -> Window | None:
-        """Analysis resumed: a held window whose slot is not over continues (it closes at its
-        end as ``partial``); one whose slot ended meanwhile is returned, ``partial`` up to the
-        pause. Otherwise a new window opens now."""
+        """Analysis resumed: a held window continues (it closes at its end as ``partial``);
+        when its slot ended during the pause, it continues to the end of the current slot
+        instead, so a short window is never published on its own. Otherwise a new window
+        opens now. Returns nothing: it is there for the pipeline's symmetry with pause."""
         win, self._open = self._open, None
         self._camera_down_since = None  # the camera was closed on purpose, not lost
         if win is not None and win.paused_at is not None:
-            if now_s < win.end_s:
-                win.paused_at, win.interrupted = None, True
-                self._open = win
-                return None
-            self.start(now_s)
-            return self._summarise(win, win.paused_at, partial=True)
+            if now_s >= win.end_s:
+                win.end_s = self._bounds(now_s)[1]
+            win.paused_at, win.interrupted = None, True
+            self._open = win
+            return None
         self.start(now_s)
         return None
 

@@ -1,20 +1,17 @@
 """The durable outbox: every closed window is committed to disk before it is published.
 
-One SQLite database, ``<state_dir>/outbox.db``, in WAL mode. A row leaves the outbox only when
-the broker acknowledged it (PUBACK for QoS 1, PUBCOMP for QoS 2); the publisher drains it
-oldest first. The window sequence number lives in the same database and is committed in the
-same transaction as the window's row, so ``seq`` and the queue can never disagree.
+One SQLite database, ``<state_dir>/outbox.db``, in WAL mode. A row leaves it only on the
+broker's PUBACK, oldest first; ``seq`` is committed in the same transaction as the window's row.
 
 fsync policy: ``synchronous=FULL``. Each window is one transaction (insert, prune, last seq)
 whose commit fsyncs the WAL before :meth:`Outbox.append` returns, so a window that was closed
 survives SIGKILL and power loss. Acknowledgements are batched (one transaction per network
-loop pass); losing the last acknowledgements in a power cut only re-sends those windows
-(at-least-once: subscribers de-duplicate by ``seq``).
+loop pass): a power cut only re-sends the last ones (subscribers de-duplicate by ``seq``).
 
 Bounded: beyond ``max_messages``, ``max_age_s`` or ``max_bytes`` (payload bytes) the oldest
 rows are deleted in the same transaction and counted per reason in the database, so the
-counts survive restarts and telemetry reports them. The bookkeeping rules are pure functions
-taking time as a parameter (:func:`bytes_to_drop`, :func:`is_historical`).
+counts survive restarts and telemetry reports them (pure rules: :func:`bytes_to_drop`,
+:func:`is_historical`).
 
 Transient faults (a full disk, an I/O error): a window whose commit fails waits, with its
 ``seq``, in a bounded in-memory queue and is committed, in order, as soon as the disk takes it

@@ -157,18 +157,20 @@ def test_a_pause_closes_a_long_window_and_holds_a_short_one() -> None:
     assert (window.start_s, window.end_s) == (1020.0, 1080.0)
 
 
-def test_a_held_window_whose_slot_ends_in_the_pause_is_published_on_resume() -> None:
-    """A short window held over a pause that outlasts its slot is published on the resume
-    (partial, ending at the pause), and a new window opens then; one held at shutdown is
-    published by flush, ending at the pause."""
+def test_a_held_window_whose_slot_ends_in_the_pause_continues_to_the_next_boundary() -> None:
+    """A short window held over a pause that outlasts its slot is not published on its own:
+    it continues after the resume to the end of the current slot and is published then as
+    partial; one held at shutdown is published by flush, ending at the pause."""
     agg = Aggregator(window_s=10, min_faces=1, min_seen_s=0)
     agg.start(1000.0)
     assert agg.poll(1010.0) is not None
     agg.observe(update(1010.5, (1, HAPPY, 0.0, 0.0)), 1010.5)
     assert agg.pause(1011.0, min_s=2.0) is None
-    late = agg.resume(1025.0)
-    assert late is not None and late.partial and (late.start_s, late.end_s) == (1010.0, 1011.0)
-    assert agg.poll(1030.0) is not None  # the window opened at the resume
+    assert agg.resume(1025.0) is None
+    agg.observe(update(1026.0, (2, HAPPY, 0.0, 0.0)), 1026.0)
+    late = agg.poll(1030.0)
+    assert late is not None and late.partial and (late.start_s, late.end_s) == (1010.0, 1030.0)
+    assert late.faces == 2
     assert agg.pause(1030.5, min_s=2.0) is None
     held = agg.flush(1040.0)
     assert held is not None and held.partial and held.end_s == 1030.5

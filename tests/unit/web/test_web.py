@@ -4,7 +4,6 @@ imports a fleet package."""
 
 from __future__ import annotations
 
-import ast
 import http.client
 import json
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 
 from edge.web import HttpError, Request, Router, SessionGate, WebServer, json_response
-from tests.conftest import REPO_ROOT
 
 
 def _echo(request: Request) -> object:
@@ -140,18 +138,3 @@ def test_loopback_gate_needs_no_token() -> None:
     """Without a token (loopback binding) the first client opens the session."""
     gate = SessionGate(None)
     assert gate.admit(Request("GET", "/", {}, {}, b"", "127.0.0.1"))
-
-
-def test_device_never_imports_fleet() -> None:
-    """No module under edge/ imports a `fleet` package (the server side stays optional)."""
-    offenders = []
-    for path in sorted((REPO_ROOT / "edge").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names
-                          if n.split(".")[0] == "fleet" or n.startswith("edge.fleet")]
-    assert offenders == []
