@@ -135,6 +135,29 @@ def summarize(samples: Sequence[Sample], seqs: Sequence[int]) -> Summary:
     )
 
 
+def table(samples: Sequence[Sample], every_min: float = 5.0) -> str:
+    """A Markdown table of the first sample at or after every ``every_min`` minutes (and the
+    last one), for docs/benchmarks.md."""
+    rows = [
+        "| minutes | RSS KiB | USS KiB | fds | threads | windows |",
+        "|---|---|---|---|---|---|",
+    ]
+    picked: list[Sample] = []
+    mark = 0.0
+    for s in samples:
+        if s.t_s / 60.0 >= mark - 1e-6:
+            picked.append(s)
+            mark = (int(s.t_s / 60.0 / every_min + 1e-6) + 1) * every_min
+    if samples and (not picked or picked[-1] is not samples[-1]):
+        picked.append(samples[-1])
+    for s in picked:
+        uss = "" if s.uss_kb is None else f"{s.uss_kb:,}"
+        rows.append(
+            f"| {s.t_s / 60.0:.1f} | {s.rss_kb:,} | {uss} | {s.fds} | {s.threads} | {s.windows} |"
+        )
+    return "\n".join(rows)
+
+
 def take_sample(proc: Any, t0: float, windows: int, heap_file: Path | None) -> Sample:
     """Read the numbers of a ``psutil.Process``."""
     mem = proc.memory_info()
@@ -352,6 +375,8 @@ def run(args: argparse.Namespace) -> int:
         **asdict(summary),
     }
     (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "table.md").write_text(table(samples) + "\n")
+    print(table(samples), flush=True)
     print(json.dumps(result, indent=2), flush=True)
     ok = not died and rc == 0 and summary.seq_gaps == 0 and summary.seq_duplicates == 0
     return 0 if ok else 1

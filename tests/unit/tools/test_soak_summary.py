@@ -66,3 +66,13 @@ def test_run_length_and_period_must_be_positive() -> None:
             with pytest.raises(SystemExit) as exc:
                 soak.parse_args([flag, bad])
             assert exc.value.code == 2
+
+
+def test_table_has_a_row_every_five_minutes_and_the_last() -> None:
+    """The docs table takes the first sample at or after each 5-minute mark, plus the last
+    sample, with RSS in KiB."""
+    samples = _samples([102_400 + i for i in range(25)])  # every 30 s: 0.5 .. 12.5 min
+    lines = soak.table(samples).splitlines()
+    minutes = [line.split("|")[1].strip() for line in lines[2:]]
+    assert minutes == ["0.5", "5.0", "10.0", "12.5"]
+    assert lines[2].split("|")[2].strip() == "102,400"
