@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -51,6 +53,19 @@ def clip_config(
         f"state_dir: {tmp_path / 'state'}\n"
     )
     return path
+
+
+def outbox_seqs(state_dir: Path) -> list[int]:
+    """The seq numbers of the windows waiting in ``state_dir/outbox.db`` of a running (or
+    killed) service, read-only beside its writes; [] before the file exists."""
+    path = state_dir / "outbox.db"
+    if not path.exists():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
+            return [row[0] for row in db.execute("SELECT seq FROM messages ORDER BY seq")]
+    except sqlite3.OperationalError:  # created but not initialised yet: nothing in it
+        return []
 
 
 def free_port() -> int:
@@ -143,6 +158,7 @@ class Subscriber:
 
     def __enter__(self) -> Subscriber:
         connected = threading.Event()
+        subscribed = threading.Semaphore(0)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=self.clean
         )
@@ -152,6 +168,9 @@ class Subscriber:
                 c.subscribe(t, qos=1)
             connected.set()
 
+        def on_subscribe(*_: Any) -> None:
+            subscribed.release()
+
         def on_message(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             with self._cond:
                 self.messages.append(Received(msg.topic, msg.payload, bool(msg.retain), msg.qos))
@@ -159,11 +178,16 @@ class Subscriber:
 
         client.on_connect = on_connect
         client.on_message = on_message
+        client.on_subscribe = on_subscribe
         client.connect(self.broker.host, self.broker.port, keepalive=30)
         client.loop_start()
         if not connected.wait(10):
             raise RuntimeError("test subscriber could not connect")
-        time.sleep(0.2)  # let SUBACK arrive before the test starts publishing
+        # every SUBACK in before the test starts publishing
+        deadline = time.monotonic() + 10
+        for topic in self.topics:
+            if not subscribed.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise RuntimeError(f"test subscriber got no SUBACK for {topic} within 10 s")
         self._client = client
         return self
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Broker, Subscriber, clip_config
+from tests.conftest import Broker, Subscriber, clip_config, outbox_seqs
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DEVICE = "test-e2e"
@@ -100,7 +101,9 @@ def test_seq_is_not_reused_after_restart(broker: Broker, tmp_path: Path) -> None
             finally:
                 rc, _took, err = stop_edge(proc)
             assert rc == 0, err
-            time.sleep(0.3)
+            # every window the run logged (the partial one at SIGTERM too) has arrived
+            logged = re.findall(r"window seq=(\d+)", err)
+            sub.wait_for(f"edge/{DEVICE}/emotions", len(logged), timeout_s=10)
             seen.extend(json.loads(m.payload)["seq"] for m in sub.on(f"edge/{DEVICE}/emotions"))
             epochs.update(json.loads(m.payload)["epoch"] for m in sub.on(f"edge/{DEVICE}/emotions"))
     assert len(epochs) == 1 and re.fullmatch(r"[0-9a-f]{16}", epochs.pop())
@@ -119,8 +122,11 @@ def test_run_without_broker_still_shuts_down_cleanly(tmp_path: Path) -> None:
     dead = Broker(port=free_port(), workdir=tmp_path)
     config = write_config(tmp_path, dead)
     proc = start_edge(config)
-    time.sleep(3.0)
-    rc, took_s, err = stop_edge(proc)
+    try:
+        wait_until(lambda: outbox_seqs(tmp_path / "state"), 60,
+                   message="a window closed and kept in the outbox")
+    finally:
+        rc, took_s, err = stop_edge(proc)
     assert rc == 0, err
     assert took_s < 5.0
     assert "not delivered" in err

@@ -23,7 +23,11 @@ from typing import Any
 
 import pytest
 
-from edge.publish.homeassistant import CAMERA_AVAILABLE, ha_discovery_message
+from edge.publish.homeassistant import (
+    CAMERA_AVAILABLE,
+    HA_REPUBLISH_DELAY_S,
+    ha_discovery_message,
+)
 from edge.publish.topics import Topics
 from tests.conftest import Broker, Subscriber, clip_config, free_port
 from tests.integration.test_end_to_end import start_edge, stop_edge
@@ -195,8 +199,11 @@ def test_real_home_assistant(home_assistant: HomeAssistant, broker: Broker,
             before = len(sub.on(DISCOVERY))
             for _ in range(20):
                 _send(broker, "homeassistant/status", [b"online"])
+            births_sent = time.monotonic()
             wait_until("one re-announcement", lambda: len(sub.on(DISCOVERY)) > before, 15)
-            time.sleep(6)
+            # Nothing more may come: an answer to any of the 20 births would be due at most
+            # HA_REPUBLISH_DELAY_S[1] after it; wait that long (plus 1 s for delivery), no more.
+            time.sleep(max(0.0, births_sent + HA_REPUBLISH_DELAY_S[1] + 1.0 - time.monotonic()))
             assert len(sub.on(DISCOVERY)) == before + 1, "births not debounced"
         finally:
             rc, _took, err = stop_edge(proc)

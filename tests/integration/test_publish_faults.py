@@ -3,22 +3,42 @@ filling up while windows keep closing (a real 1 MiB tmpfs; needs root, as CI has
 
 from __future__ import annotations
 
+import os
+import re
+import select
 import socket
 import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Broker, clip_config
+from tests.conftest import Broker, clip_config, outbox_seqs
 from tests.integration.test_delivery import DEVICE, closed_windows, subscriber
 from tests.integration.test_end_to_end import start_edge, stop_edge
 from tests.unit.publish.test_outbox_faults import fill
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 #: README: SIGTERM publishes the open window, then `offline`, and exits 0 within 5 s.
 SHUTDOWN_BOUND_S = 5.0
+
+
+def start_logged(config: Path, log: Path) -> subprocess.Popen[str]:
+    """`edge run` with its log going to ``log``, which the test reads while it runs."""
+    env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
+    with log.open("w") as fh:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=fh, text=True, env=env,
+        )
+
+
+def windows_after(text: str, marker: str) -> int:
+    """Windows closed (logged) after the first line containing ``marker`` (0 if none)."""
+    at = text.find(marker)
+    return 0 if at < 0 else len(re.findall(r"window seq=\d+ faces=", text[at:]))
 
 
 @pytest.fixture(params=["accepts-never-answers", "syn-dropped"])
@@ -37,7 +57,8 @@ def black_hole(request: pytest.FixtureRequest) -> Iterator[int]:
             s.setblocking(False)
             s.connect_ex(("127.0.0.1", port))
             fillers.append(s)
-        time.sleep(0.3)
+        # the first handshake completing fills the accept queue (backlog 0)
+        select.select([], fillers, [], 5)
     else:
         server.settimeout(0.1)
 
@@ -71,10 +92,10 @@ def test_shutdown_within_bound_when_broker_host_is_a_black_hole(
     config = clip_config(tmp_path, "127.0.0.1", black_hole, "test-blackhole")
     proc = start_edge(config)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "state" / "outbox.db").exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(4)  # windows close; the connect attempt hangs or waits for a CONNACK
+        # windows close and wait in the outbox while the connect attempt hangs or waits for a
+        # CONNACK (mqtt.connect_timeout_s is 10 s: SIGTERM comes during the attempt)
+        wait_until(lambda: len(outbox_seqs(tmp_path / "state")) >= 2, 60,
+                   message="two windows closed and kept in the outbox")
     finally:
         rc, took_s, err = stop_edge(proc)
     assert rc == 0, err
@@ -98,20 +119,24 @@ def test_disk_full_while_running_loses_no_window(broker: Broker, tmp_path: Path)
             mqtt_extra="  reconnect_initial_s: 0.5\n  reconnect_max_s: 2\n",
         )
         config.write_text(config.read_text().replace(str(tmp_path / "state"), str(mount)))
+        log = tmp_path / "edge.log"
         with subscriber(broker, "persistent-diskfull") as sub:
-            proc = start_edge(config)
+            proc = start_logged(config, log)
             try:
                 sub.wait_seq(2, timeout_s=60)
                 broker.stop()  # windows pile up in the outbox, then the disk fills
                 filler = fill(mount)
-                time.sleep(6)
+                wait_until(lambda: windows_after(log.read_text(), "cannot commit window") >= 2,
+                           30, message="two windows closed after the disk filled up")
                 broker.start()
-                time.sleep(3)
+                wait_until(lambda: log.read_text().count("MQTT connected") >= 2, 30,
+                           message="the service reconnected while the disk is still full")
                 filler.unlink()
                 last = max(sub.seqs())
                 sub.wait_seq(last + 4, timeout_s=60)
             finally:
-                rc, _took, err = stop_edge(proc)
+                rc, _took, _ = stop_edge(proc)
+            err = log.read_text()
             assert rc == 0, err
             closed = closed_windows(err)
             sub.wait_seq(max(closed), timeout_s=30)

@@ -18,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import REPO_ROOT, Broker, Subscriber, clip_config
 from tests.integration.test_end_to_end import start_edge, stop_edge
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DEVICE = "test-remote"
@@ -85,11 +86,14 @@ def test_commands_discovery_telemetry_state(broker: Broker, tmp_path: Path,
 
             _send(broker, f"{BASE}/analysis/set", [b"OFF"])
             sub.wait_for(f"{BASE}/analysis/state", 2, timeout_s=5)
-            time.sleep(1.0)
+            wait_until(lambda: sub.on(f"{BASE}/emotions")[-1].json()["partial"], 10,
+                       message="the open window published as partial on pause")
             paused_at = len(sub.on(f"{BASE}/emotions"))
-            time.sleep(2.5)
+            # Nothing may be published while paused: wait for three more telemetry messages
+            # (1 s interval: the loop ran for two window lengths) instead of a fixed sleep.
+            told = len(sub.on(f"{BASE}/telemetry"))
+            sub.wait_for(f"{BASE}/telemetry", told + 3, timeout_s=20)
             assert len(sub.on(f"{BASE}/emotions")) == paused_at, "window published while paused"
-            assert sub.on(f"{BASE}/emotions")[-1].json()["partial"] is True
             assert sub.on(f"{BASE}/telemetry")[-1].json()["analysis"] == "OFF"
         finally:
             rc, _took, err = stop_edge(proc)
@@ -109,7 +113,10 @@ def test_commands_discovery_telemetry_state(broker: Broker, tmp_path: Path,
 
         again = start_edge(config)
         try:
-            time.sleep(4)
+            # the restarted loop runs (three live telemetry messages, 1 s apart: longer than
+            # two 1 s windows) and still publishes no window
+            wait_until(lambda: len([m for m in late.on(f"{BASE}/telemetry") if not m.retain]) >= 3,
+                       60, message="three telemetry messages from the restarted service")
             assert late.on(f"{BASE}/emotions") == [], "paused state not kept across restart"
             _send(broker, f"{BASE}/analysis/set", [b"ON"])
             late.wait_for(f"{BASE}/emotions", 2, timeout_s=20)

@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import pytest
 from tests.conftest import REPO_ROOT, Broker, Received, Subscriber, clip_config
 from tests.integration import wiretap
 from tests.integration.wiretap import MAX_PAYLOAD, Publish, TcpTap
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DEVICE = "audit-pi"
@@ -90,7 +90,10 @@ def _run(tmp_path: Path, broker: Broker, privacy: list[str]) -> Capture:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 _out, err = proc.communicate()
-        time.sleep(0.5)  # let the broker forward the last messages to the subscriber
+        # the service's last message is `offline`; what it sent before has been forwarded then
+        status = f"edge/{DEVICE}/status"
+        wait_until(lambda: [m.payload for m in sub.on(status)][-1:] == [b"offline"], 10,
+                   message="the broker forwarding the service's last message (offline)")
     assert proc.returncode == 0, err
     raw: list[Publish] = []
     wills: list[Publish] = []

@@ -32,7 +32,7 @@ class FlakyCapture:
         if self.frames <= 0:
             raise self.error
         self.frames -= 1
-        time.sleep(0.005)
+        time.sleep(0.005)  # a camera's frame interval (200 fps): the fake paces like one
         return np.zeros((4, 4, 3), np.uint8)
 
     def close(self) -> None:
@@ -102,7 +102,7 @@ def test_pause_closes_the_camera_and_resume_reopens_it() -> None:
         _wait_for(lambda: src.status.state == "paused")
         assert all(c.closed for c in captures)
         before = src.stats.captured
-        time.sleep(0.1)
+        time.sleep(0.1)  # "nothing is read while paused": 20 frame intervals of FlakyCapture
         assert src.stats.captured == before and src.read(0.01) is None
         src.resume()
         _wait_for(lambda: src.status.state == "ok")
