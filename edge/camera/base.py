@@ -207,7 +207,7 @@ class LatestFrameSource:
                 return
             self._state = state
             self._since_s = self._wall()
-        if state in ("ok", "lost", "ended"):
+        if state in ("ok", "lost", "paused", "ended"):  # paused: closed on purpose, no attempt
             self._first_attempt.set()
         log.log(
             logging.WARNING if state == "lost" else logging.INFO,

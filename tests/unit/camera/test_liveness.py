@@ -189,7 +189,8 @@ def test_the_switch_owns_the_pause_and_the_source_follows_it(tmp_path: Path) -> 
     """A source built with the remote-pause switch as its gate closes the camera when the
     switch goes OFF and reopens it when it goes ON, with nobody polling in between; the
     source cannot be paused behind its owner's back, and the persisted OFF state is obeyed
-    from the start (the camera is never opened)."""
+    from the start (the camera is never opened, and the first attempt counts as settled, so
+    the service's READY does not wait for a camera it will not open)."""
     from edge.service.pause import AnalysisSwitch
 
     captures: list[FlakyCapture] = []
@@ -215,3 +216,5 @@ def test_the_switch_owns_the_pause_and_the_source_follows_it(tmp_path: Path) -> 
     with _source(opener, gate=AnalysisSwitch(tmp_path / "analysis")) as again:
         _wait_for(lambda: again.status.state == "paused")
         assert len(captures) == opened
+        # a source that starts paused has settled its first attempt: READY is not held back
+        assert again.wait_first_attempt(0.0)
