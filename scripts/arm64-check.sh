@@ -12,7 +12,8 @@
 # systemd is not PID 1 in a chroot: the unit is enabled, not started), `edge demo` (must print windows), `edge detect` on a frame of the
 # sample clip, `edge config check` and `systemd-analyze verify` of the installed unit.
 #
-# Needs root and the Debian packages mmdebstrap, qemu-user-static, binfmt-support.
+# Needs root and the Debian packages mmdebstrap, arch-test (mmdebstrap's check of a foreign
+# architecture), qemu-user-static, binfmt-support.
 # Environment: ARM64_CHECK_CACHE (default /var/cache/edge-arm64-check: rootfs tarballs, apt
 # and pip caches; outside the repo), ARM64_CHECK_MIRROR (default http://deb.debian.org/debian),
 # ARM64_CHECK_FAKE_CPUINFO (auto|1|0, see below), PYTHON (runs pip for the wheelhouse).
@@ -133,7 +134,7 @@ pi4_cpuinfo() {
 # --- 1. preflight -------------------------------------------------------------------------
 begin preflight
 for tool in mmdebstrap chroot tar; do
-    command -v "$tool" >/dev/null || die "$tool missing: apt-get install mmdebstrap qemu-user-static binfmt-support"
+    command -v "$tool" >/dev/null || die "$tool missing: apt-get install mmdebstrap arch-test qemu-user-static binfmt-support"
 done
 command -v qemu-aarch64-static >/dev/null \
     || die "qemu-aarch64-static missing: apt-get install qemu-user-static binfmt-support"
