@@ -10,8 +10,6 @@ any other address needs a token (``--token-file``).
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import logging
 import threading
 from datetime import datetime
@@ -19,9 +17,20 @@ from http import HTTPStatus
 from typing import Any
 
 from edge.cli.common import UsageError, install_stop_handlers
-from edge.fleet.http import HttpError, Request, Response, Router, is_loopback, json_response
-from edge.fleet.http import make_server as _make_server
 from edge.types import EXPRESSIONS
+from edge.web import (
+    HttpError,
+    Request,
+    Response,
+    Router,
+    TokenGate,
+    WebServer,
+    attachment,
+    csv_response,
+    is_loopback,
+    json_response,
+)
+from edge.web.server import static_file
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +50,8 @@ WHERE r.bucket >= now() - make_interval(hours => %(hours)s)
   AND (%(device)s::text IS NULL OR r.device = %(device)s)
 GROUP BY r.bucket ORDER BY r.bucket
 """
+#: Static files (and the page) may be cached this long.
+CACHE = "max-age=300"
 UNITS = {"hour": ("rollup_hourly", 48), "day": ("rollup_daily", 24 * 60)}
 SERIES_FIELDS = ("bucket", "windows", "suppressed_windows", "faces", *EXPRESSIONS, "valence")
 
@@ -52,12 +63,13 @@ class Dashboard:
         self._dsn = dsn
         self._password = password
         self._timeout_s = timeout_s
-        self.router = Router("edge.fleet")
-        self.router.get("/")(self.index)
-        self.router.get("/api/devices")(self.devices)
-        self.router.get("/api/sites")(self.sites)
-        self.router.get("/api/series")(self.series)
-        self.router.get("/api/export")(self.export)
+        self.router = Router()
+        self.router.add("GET", "/", self.index)
+        self.router.add("GET", "/api/devices", self.devices)
+        self.router.add("GET", "/api/sites", self.sites)
+        self.router.add("GET", "/api/series", self.series)
+        self.router.add("GET", "/api/export", self.export)
+        self.router.static("/static/", "edge.fleet", "static", cache=CACHE)
 
     def _query(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         import psycopg
@@ -73,14 +85,14 @@ class Dashboard:
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, "database unavailable") from exc
 
     def index(self, _request: Request) -> Response:
-        return self.router.static("index.html")
+        return static_file("edge.fleet", "static", "index.html", cache=CACHE)
 
     def devices(self, _request: Request) -> Response:
         names = ("device", "site", "status", "status_at", "last_seen", "last_window_end",
                  "camera_state", "outbox_depth", "outbox_dropped", "soc_temp_c", "windows",
                  "missing")
         rows = [dict(zip(names, row, strict=True)) for row in self._query(DEVICES_SQL)]
-        return json_response({"devices": rows})
+        return json_response({"devices": rows}, default=str)
 
     def sites(self, _request: Request) -> Response:
         rows = self._query("SELECT site FROM sites ORDER BY site")
@@ -118,14 +130,9 @@ class Dashboard:
         rows = self.rows(request)
         stamp = datetime.now().strftime("%Y%m%d-%H%M")
         if request.query.get("format", "csv") == "json":
-            return Response(200, json_response({"series": rows}).body, "application/json",
-                            {"Content-Disposition": f'attachment; filename="fleet-{stamp}.json"'})
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=SERIES_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return Response(200, buf.getvalue().encode(), "text/csv; charset=utf-8",
-                        {"Content-Disposition": f'attachment; filename="fleet-{stamp}.csv"'})
+            return json_response({"series": rows}, default=str,
+                                 headers=(attachment(f"fleet-{stamp}.json"),))
+        return csv_response(SERIES_FIELDS, rows, (attachment(f"fleet-{stamp}.csv"),))
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -150,18 +157,15 @@ def serve(args: argparse.Namespace) -> int:
     password = read_secret(None, "db_password", "$CREDENTIALS_DIRECTORY/db_password")
     dashboard = Dashboard(args.dsn, password)
     try:
-        server = _make_server(host, port, dashboard.router, token)
+        server = WebServer(dashboard.router, TokenGate(token), host, port)
     except OSError as exc:
         raise UsageError(f"--listen {args.listen}: cannot listen ({exc.strerror})") from None
     stop = threading.Event()
     install_stop_handlers(stop)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
-                              name="http", daemon=True)
-    thread.start()
-    log.info("dashboard on http://%s:%d/%s", host, server.server_address[1],
-             " (token required)" if token else "")
-    print(f"dashboard: http://{host}:{server.server_address[1]}/", flush=True)
-    stop.wait()
-    server.shutdown()
-    server.server_close()
+    with server:
+        bound_port = server.address[1]
+        log.info("dashboard on http://%s:%d/%s", host, bound_port,
+                 " (token required)" if token else "")
+        print(f"dashboard: http://{host}:{bound_port}/", flush=True)
+        stop.wait()
     return 0

@@ -1,5 +1,7 @@
-"""A router on ``http.server.ThreadingHTTPServer``, a single-client session gate and a
-deadline; the server is a context manager and every socket operation has a timeout.
+"""A router on ``http.server.ThreadingHTTPServer``, two gates behind one protocol (the setup
+view's single-client :class:`SessionGate`, the fleet dashboard's many-client
+:class:`TokenGate`) and a deadline; the server is a context manager and every socket
+operation has a timeout.
 
 Requests and responses are small frozen dataclasses; handlers are plain functions
 ``Request -> Response`` that raise :class:`HttpError` for a client mistake. Static files come
@@ -8,20 +10,23 @@ from a package folder through :mod:`importlib.resources` (nothing from the inter
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
+import ipaddress
 import json
 import logging
 import mimetypes
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,8 @@ MAX_BODY = 256 * 1024
 #: Seconds a client socket may stay silent before the server drops it.
 SOCKET_TIMEOUT_S = 10.0
 COOKIE = "edge_session"
+#: The cookie :class:`TokenGate` sets after a valid ``?token=``.
+TOKEN_COOKIE = "edge_token"
 
 
 class HttpError(Exception):
@@ -76,8 +83,27 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def json_response(document: Any, status: int = 200) -> Response:
-    return Response(status, json.dumps(document).encode("utf-8"), "application/json")
+def json_response(document: Any, status: int = 200, *,
+                  default: Callable[[Any], Any] | None = None,
+                  headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    """``document`` as JSON; ``default`` as in :func:`json.dumps` (e.g. ``str`` for dates)."""
+    body = json.dumps(document, default=default).encode("utf-8")
+    return Response(status, body, "application/json", headers)
+
+
+def csv_response(fieldnames: Sequence[str], rows: Iterable[Mapping[str, Any]],
+                 headers: tuple[tuple[str, str], ...] = ()) -> Response:
+    """Rows as CSV with a header line (``\\n`` line ends, UTF-8)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(200, buf.getvalue().encode("utf-8"), "text/csv; charset=utf-8", headers)
+
+
+def attachment(filename: str) -> tuple[str, str]:
+    """The header that makes a browser save the response as ``filename``."""
+    return ("Content-Disposition", f'attachment; filename="{filename}"')
 
 
 Handler = Callable[[Request], Response]
@@ -88,38 +114,54 @@ class Router:
     """Exact (method, path) routes plus static folders under a URL prefix."""
 
     routes: dict[tuple[str, str], Handler] = field(default_factory=dict)
-    statics: list[tuple[str, str, str]] = field(default_factory=list)
+    statics: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     def add(self, method: str, path: str, handler: Handler) -> None:
         self.routes[(method, path)] = handler
 
-    def static(self, prefix: str, package: str, folder: str) -> None:
-        """Serve ``package/folder/NAME`` at ``prefix + NAME`` (flat folder, no ``..``)."""
-        self.statics.append((prefix, package, folder))
+    def static(self, prefix: str, package: str, folder: str, *,
+               cache: str = "no-cache") -> None:
+        """Serve ``package/folder/NAME`` at ``prefix + NAME`` (sub-folders allowed; no
+        ``..``, empty or hidden parts) with ``Cache-Control: cache``."""
+        self.statics.append((prefix, package, folder, cache))
 
     def dispatch(self, request: Request) -> Response:
         handler = self.routes.get((request.method, request.path))
         if handler is not None:
             return handler(request)
         if request.method == "GET":
-            for prefix, package, folder in self.statics:
+            for prefix, package, folder, cache in self.statics:
                 if request.path.startswith(prefix):
-                    return static_file(package, folder, request.path.removeprefix(prefix))
+                    return static_file(package, folder, request.path.removeprefix(prefix),
+                                       cache=cache)
         if any(path == request.path for _m, path in self.routes):
             raise HttpError(405, f"{request.method} is not allowed on {request.path}")
         raise HttpError(404, f"nothing at {request.path}")
 
 
-def static_file(package: str, folder: str, name: str) -> Response:
-    if not name or "/" in name or name.startswith("."):
+def static_file(package: str, folder: str, name: str, *, cache: str = "no-cache") -> Response:
+    """``package/folder/name`` (``name`` may hold ``/``; no part empty, ``..`` or hidden)."""
+    parts = name.split("/")
+    if any(not part or part.startswith(".") for part in parts):
         raise HttpError(404, f"no file {name!r}")
-    entry = resources.files(package) / folder / name
+    entry = resources.files(package).joinpath(folder, *parts)
     if not entry.is_file():
         raise HttpError(404, f"no file {name!r}")
     kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if kind.startswith("text/") or kind.endswith("javascript"):
         kind += "; charset=utf-8"
-    return Response(200, entry.read_bytes(), kind, (("Cache-Control", "no-cache"),))
+    return Response(200, entry.read_bytes(), kind, (("Cache-Control", cache),))
+
+
+class Gate(Protocol):
+    """What the server asks of a gate: its token (``None``: none required, so the server
+    accepts only this machine's host names) and, per request, the headers to add or an
+    :class:`HttpError` refusing it."""
+
+    @property
+    def token(self) -> str | None: ...
+
+    def admit(self, request: Request) -> tuple[tuple[str, str], ...]: ...
 
 
 class SessionGate:
@@ -165,6 +207,40 @@ class SessionGate:
             return (("Set-Cookie", cookie_value),)
 
 
+class TokenGate:
+    """Any number of clients, each with the token (or anyone when ``token`` is ``None``):
+    ``Authorization: Bearer TOKEN``, or ``?token=TOKEN`` (which sets an HttpOnly,
+    SameSite=Strict cookie), or that cookie. A header or query token wins over the cookie.
+    Without a valid one: 401."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    def admit(self, request: Request) -> tuple[tuple[str, str], ...]:
+        if self.token is None:
+            return ()
+        given = request.query.get("token")
+        auth = request.headers.get("authorization", "")
+        if auth.startswith("Bearer "):
+            given = auth.removeprefix("Bearer ")
+        if given is None:
+            given = request.cookie(TOKEN_COOKIE)
+        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
+            raise HttpError(401, "a valid token is required (?token=...)")
+        if "token" in request.query:
+            return (("Set-Cookie",
+                     f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"),)
+        return ()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (any 127.x, ``::1``) or ``localhost``."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = SOCKET_TIMEOUT_S
@@ -198,6 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
                                 (*response.headers, *extra))
         except HttpError as exc:
             response = json_response({"error": exc.message}, exc.status)
+        except Exception:
+            log.exception("web: %s %s failed", method, parts.path)
+            response = json_response({"error": "internal error (see the log)"}, 500)
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -249,14 +328,14 @@ def same_origin(request: Request, hosts: frozenset[str] | None) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     router: Router
-    gate: SessionGate
+    gate: Gate
     hosts: frozenset[str] | None
 
 
 class WebServer:
     """The HTTP server on its own thread, until ``deadline_s`` (monotonic) or ``stop``."""
 
-    def __init__(self, router: Router, gate: SessionGate, host: str, port: int) -> None:
+    def __init__(self, router: Router, gate: Gate, host: str, port: int) -> None:
         self._server = _Server((host, port), _Handler)
         self._server.router = router
         self._server.gate = gate

@@ -93,7 +93,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
 def test_api_shows_devices_and_never_shares_from_suppressed_windows(dashboard: str) -> None:
     """The devices list has the registry and gaps; a site whose windows were all suppressed
     has face counts but no shares; the other site's shares sum to 1; CSV and JSON exports
-    carry the same series."""
+    carry the same series; vendored files are served, '..' is not; without a token a
+    request for another Host (DNS rebinding) is refused with 421."""
     status, body = _get(dashboard + "/api/devices")
     devices = {d["device"]: d for d in json.loads(body)["devices"]}
     assert status == 200 and set(devices) == {"lobby-1", "lobby-2", "quiet-1"}
@@ -115,6 +116,9 @@ def test_api_shows_devices_and_never_shares_from_suppressed_windows(dashboard: s
     assert status == 200 and json.loads(text)["series"] == quiet
     assert _get(dashboard + "/api/series?unit=week")[0] == 400
     assert _get(dashboard + "/static/../web.py")[0] == 404
+    status, _body = _get(dashboard + "/static/vendor/uPlot.iife.min.js")
+    assert status == 200
+    assert _get(dashboard + "/api/devices", {"Host": "evil.example"})[0] == 421
 
 
 def test_off_loopback_needs_a_token(postgres: Any, tmp_path: Path) -> None:
