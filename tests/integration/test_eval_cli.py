@@ -255,3 +255,27 @@ def test_eval_suite_runs_without_votes(tmp_path: Path, capsys: pytest.CaptureFix
     assert rows[1]["share_error"]["votes"] is None
     assert rows[1]["share_error"]["labels"]["window_faces"] == 10
     assert "subtle" not in report["robustness"]
+
+
+def test_eval_config_selects_model_and_flip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--config applies the file's classifier.model and classifier.flip_tta (e.g. a model in
+    the user's own models folder); an invalid config file exits 2 naming the key."""
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(1)
+    np.savez(
+        data, images=rng.integers(0, 255, (4, 48, 48), dtype=np.uint8), labels=[0, 3, 4, 6],
+        label_names=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+    )  # fmt: skip
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text("classifier:\n  model: edge_fer_cnn_int8\n  flip_tta: false\n")
+    code, report, _ = _eval(capsys, str(data), "--json", "--config", str(cfg))
+    assert code == 0
+    assert report["model"].startswith("edge_fer_cnn_int8@")
+    assert report["flip_tta"] is False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("classifier:\n  modle: x\n")
+    code, _, err = _eval(capsys, str(data), "--config", str(bad))
+    assert code == 2
+    assert "modle" in err

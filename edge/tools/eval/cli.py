@@ -51,6 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV 'key,group' (key: row index for .npz, label/file for folders): "
         "metrics per group and the largest gap",
     )
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="PATH",
+        help="config file whose models.dir, classifier.model and classifier.flip_tta apply "
+        "(default: built-in defaults); e.g. to evaluate a model in your own models folder",
+    )
     parser.add_argument("--model", metavar="ID", help="classifier id in the manifest "
                         "(default: the configured classifier)")  # fmt: skip
     parser.add_argument(
@@ -139,13 +147,16 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from edge.config import Config
+    from edge.config import Config, ConfigError, load
     from edge.inference.classifier import ExpressionClassifier
     from edge.inference.models import ModelError, bundled_models_dir, get_spec
     from edge.tools.eval.data import DataError, load_dataset, load_groups, subset
     from edge.tools.eval.report import group_summaries, summarize, vote_summary
 
-    config = Config()
+    try:
+        config = load(args.config) if args.config is not None else Config()
+    except ConfigError as exc:
+        return _fail(f"--config: {exc}")
     try:
         spec = get_spec(
             config.models.dir or bundled_models_dir(),
