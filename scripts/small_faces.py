@@ -1,6 +1,6 @@
 """Real small faces: detector crops from scene photos, as `edge detect` cuts them (issue 21).
 
-Usage: python scripts/small_faces.py [--scenes ../shared/data/scenes] [--model ID]
+Usage: python scripts/small_faces.py [--scenes ../shared/data/scenes] [--config F] [--model ID]
        [--sizes 40,32,24,20,16] [--jitters 10] [--json]
 
 The scene photos carry no expression labels, so this measures what can be measured honestly:
@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.config import Config
+from edge.config import Config, load
 from edge.inference.analyzer import FaceAnalyzer
 from edge.types import Box, Detection
 
@@ -77,7 +77,7 @@ def _stats(agree: list[bool], l1: list[float]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = Config()
+    config = load(args.config) if args.config else Config()
     if args.model:
         config = config.model_copy(
             update={"classifier": config.classifier.model_copy(update={"model": args.model})}
@@ -175,6 +175,7 @@ def markdown(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenes", type=Path, default=Path("../shared/data/scenes"))
+    parser.add_argument("--config", type=Path, help="config file (models.dir, classifier)")
     parser.add_argument("--model", help="classifier id (default: the configured default)")
     parser.add_argument("--sizes", default="40,32,24,20,16")
     parser.add_argument("--jitters", type=int, default=10)
