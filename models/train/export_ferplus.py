@@ -162,6 +162,13 @@ def toml_entry(res: dict[str, Any]) -> str:
     iq, oq = res["input_quant"], res["output_quant"]
     labels = ", ".join(f'"{n}"' for n in LABELS)
     t = res["new"]["temperature"]
+    args = res.get("training", {}).get("args", {})
+    init = Path(args["init_tflite"]).stem if args.get("init_tflite") not in (None, "None") else ""
+    init = init or "edge_fer_cnn_int8"
+    robust = float(args.get("robust_p", 0) or 0)
+    script = "models/train/train.py --targets votes" + (
+        f" --robust-p {robust:g} --select-perturbed" if robust > 0 else ""
+    )
     return (
         f"[models.{res['model']}]\n"
         'kind = "classifier"\n'
@@ -180,9 +187,9 @@ def toml_entry(res: dict[str, Any]) -> str:
         "FER+ majority labels on the FER+ train faces held out by ferplus_holdout: "
         f"{t['one_pass']}\n"
         f"temperature_flip = {t['flip']:.3f}  # the same for the flip-TTA output: {t['flip']}\n"
-        'source = { kind = "trained", script = "models/train/train.py --targets votes", '
+        f'source = {{ kind = "trained", script = "{script}", '
         'data = "FER+ crowd votes (microsoft/FERPlus) on FER2013 train pixels (research '
-        f'datasets, not redistributed)", init = "edge_fer_cnn_int8", seeds = [{res["seed"]}] }}\n'
+        f'datasets, not redistributed)", init = "{init}", seeds = [{res["seed"]}] }}\n'
         'licence = "Apache-2.0 (weights trained here); training data FER2013 / FER+ are research '
         'datasets, not redistributed"\n'
     )
