@@ -25,6 +25,8 @@ Issue 21 (robust training): ``--robust-p P`` degrades a P share of the training 
 random family of ``edge/tools/eval/conditions.py`` (the ``edge eval --conditions`` suite's own
 functions) at a random strength, after the other augmentation; ``--select-perturbed`` chooses
 ``best.keras`` by the mean of clean and perturbed top-1 and macro-F1 on ``--select-data``.
+``--widen-from FILE --channels ...`` starts from a trained network widened to ``--channels``
+by Net2WiderNet (``widen.py``: function-preserving, checked, then a little noise).
 
 Run it pinned to one core, e.g.::
 
@@ -398,6 +400,27 @@ def init_from_tflite(model: keras.Model, path: Path, x_calib: np.ndarray) -> Non
         bn.set_weights([np.sqrt(v + bn.epsilon), biases[base] + m, m, v])
 
 
+def start_weights(
+    a: argparse.Namespace, model: keras.Model, x_tr: np.ndarray, x_sel: np.ndarray
+) -> None:
+    """Starting weights of a new run: ``--init-tflite`` (``init_from_tflite``), or
+    ``--widen-from``: copy the trained source network into ``model`` (Net2WiderNet, see
+    widen.py), check the exact copy on the first 500 ``x_sel`` faces, write the check to
+    ``<out>/widen_check.json``."""
+    if a.init_tflite is not None:
+        init_from_tflite(model, a.init_tflite, x_tr[:: max(len(x_tr) // 2000, 1)])
+    if a.widen_from is None:
+        return
+    from widen import source_model, widen
+
+    depths = tuple(int(v) for v in a.depths.split(","))
+    src = source_model(a.widen_from, depths, x_tr[:: max(len(x_tr) // 2000, 1)])
+    res = widen(src, model, seed=a.seed, noise=a.widen_noise, x_check=x_sel[:500])
+    res["source"] = str(a.widen_from)
+    write_json(a.out / "widen_check.json", res)
+    print("widened", json.dumps(res), flush=True)
+
+
 def class_weights(y: np.ndarray, power: float) -> np.ndarray:
     """Per-class loss weights ``(n_max / n_c) ** power``, rescaled to mean 1 over samples."""
     counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
@@ -442,6 +465,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="start from the dequantized weights of an int8 edge_fer_cnn .tflite (BatchNorm "
         "re-fitted around the folded weights, see init_from_tflite)",
+    )
+    p.add_argument(
+        "--widen-from",
+        type=Path,
+        default=None,
+        help="issue 21: start from this trained network (an int8 edge_fer_cnn .tflite, loaded as "
+        "with --init-tflite, or a .keras checkpoint) widened to --channels (same --depths) by "
+        "Net2WiderNet (widen.py); checks that the exact copy computes the same outputs on 500 "
+        "--select-data faces and writes <out>/widen_check.json",
+    )
+    p.add_argument(
+        "--widen-noise",
+        type=float,
+        default=0.02,
+        help="with --widen-from: std of the noise added to the new channels' kernels, relative "
+        "to the std of the layer's source kernel (breaks the replicas' symmetry)",
     )
     p.add_argument("--brightness", type=float, default=0.2, help="max shift, [-1, 1] units")
     p.add_argument("--contrast", type=float, default=0.3, help="max relative change")
@@ -528,16 +567,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "epoch, best score from DIR/state; every setting from DIR/run_args.json except "
         "--max-minutes and --stop-after, which this command line sets)",
     )
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.widen_from is not None and (a.init_tflite is not None or a.resume is not None):
+        p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
+    return a
 
 
-PATH_ARGS = ("data", "select_data", "fer2013_train", "init_tflite", "out", "resume")
+PATH_ARGS = ("data", "select_data", "fer2013_train", "init_tflite", "out", "resume", "widen_from")
 
 
 def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     """The saved settings of the run in ``a.continue_dir`` (+ this call's time limits)."""
     d = a.continue_dir
     saved = json.loads((d / "run_args.json").read_text())
+    saved.setdefault("widen_from", None)  # runs started before --widen-from existed
+    saved.setdefault("widen_noise", 0.0)
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -714,8 +758,8 @@ def main(argv: list[str] | None = None) -> int:
         f"class weights {np.round(cw, 3).tolist()}",
         flush=True,
     )
-    if a.init_tflite is not None and state is None:
-        init_from_tflite(model, a.init_tflite, x_tr[:: max(len(x_tr) // 2000, 1)])
+    if state is None:
+        start_weights(a, model, x_tr, select[0] if select is not None else x_val)
     select_perturbed = perturbed_select(a, select)
 
     aug_cfg = {
