@@ -10,8 +10,9 @@ Sources (pinned in manifest.toml):
   with a fixed seed from ``../shared/data/fer2013/train.npz``.
 
 The classifiers trained by this project (``edge_fer_cnn_int8``, ``edge_fer_cnn_x2_int8``,
-``edge_ferplus_cnn_int8``) are not rebuilt here (training takes CPU hours): their recipes are in
-``models/train/README.md``; ``--check`` verifies their sha256 like every other manifest entry.
+``edge_ferplus_cnn_int8``, ``edge_robust_cnn_int8``) are not rebuilt here (training takes CPU
+hours): their recipes are in ``models/train/README.md``; ``--check`` verifies their sha256 like
+every other manifest entry.
 
 Usage (TensorFlow is a tool dependency of this script only: ``pip install -e '.[models]'``)::
 

@@ -13,12 +13,24 @@ ranking of the classes, so top-1 and macro-F1 stay the same.
   before the log -- the same transform :class:`edge.inference.classifier.ExpressionClassifier`
   applies at run time, so the fitted ``T`` is the one the runtime needs.
 
+- ``--holdout ferplus`` (the FER+ vote models): the calibration faces are the FER+ training
+  faces carved out by ``models/train/common.py::ferplus_holdout`` (the split their training never
+  fitted on and ``export_ferplus.py`` fits on; 2,851 faces, FER+ majority labels). The selection
+  set ``ferplus/valid.npz`` is never used.
+- ``--mix mild,moderate`` (issue 21, calibration that holds off-domain): every calibration face
+  is used twice, once clean and once under one degradation of ``edge/tools/eval/conditions.py``
+  (the families ``edge eval --conditions`` scores), the (family, level) pairs dealt in turn over a
+  seeded permutation of the faces, so each of the 13 families x given levels gets about the same
+  number of faces. ``T`` is then the NLL fit on the clean + perturbed mix. Without ``--mix`` the
+  fit is on clean faces only (the earlier behaviour).
+
 Usage::
 
     python models/calibrate.py                      # default classifier; print, change nothing
     python models/calibrate.py --model ID --write   # also set temperature in manifest.toml
     python models/calibrate.py --model ID --flip-tta --write   # temperature_flip (TTA output)
     python models/calibrate.py --json               # machine-readable result
+    python models/calibrate.py --model ID --holdout ferplus --mix mild,moderate [--flip-tta] --write
 
 Deterministic: the same model, data, seed and fraction give the same ``T``.
 """
@@ -38,6 +50,7 @@ import numpy as np
 MODELS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODELS_DIR.parent
 DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fer2013"
+FERPLUS_DIR = REPO_ROOT.parent / "shared" / "data" / "ferplus"
 SEED = 1234
 FRACTION = 0.1
 
@@ -47,6 +60,7 @@ from edge.config import Config  # noqa: E402
 from edge.inference.classifier import ExpressionClassifier  # noqa: E402
 from edge.inference.models import ModelSpec, get_spec  # noqa: E402
 from edge.tools.eval import metrics  # noqa: E402
+from edge.tools.eval.conditions import FAMILIES, LEVELS  # noqa: E402
 from edge.tools.eval.data import load_dataset  # noqa: E402
 
 
@@ -62,6 +76,37 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
         rng.shuffle(idx)
         parts.append(idx[: round(len(idx) * fraction)])
     return np.sort(np.concatenate(parts))
+
+
+def ferplus_calibration_faces(fraction: float, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The FER+ training faces held out by ``ferplus_holdout`` (kept by the vote rule, with a
+    majority label) and their majority labels: the split ``export_ferplus.py`` fits on."""
+    sys.path.insert(0, str(MODELS_DIR / "train"))
+    from common import ferplus_holdout, load_ferplus, vote_targets
+
+    tr = load_ferplus(FERPLUS_DIR / "train.npz")
+    _, keep = vote_targets(tr["votes"])
+    held = ferplus_holdout(tr["images"], DATA_DIR / "train.npz", fraction, seed)
+    idx = np.flatnonzero(keep & held & (tr["majority"] >= 0))
+    return [tr["images"][i] for i in idx], tr["majority"][idx]
+
+
+def perturbed_copies(
+    images: list[np.ndarray], levels: list[str], seed: int
+) -> tuple[list[np.ndarray], list[str]]:
+    """One degraded copy of every face: the (family, level) pairs for ``levels`` dealt in turn
+    over a permutation of the faces drawn with ``seed``; each face's degradation draws its own
+    randomness from ``default_rng([seed, index])`` (deterministic)."""
+    pairs = [(f, lv) for f in FAMILIES for lv in levels]
+    order = np.random.default_rng(seed).permutation(len(images))
+    out: list[np.ndarray] = [images[0]] * len(images)
+    names: list[str] = [""] * len(images)
+    for k, i in enumerate(order):
+        family, level = pairs[k % len(pairs)]
+        rng = np.random.default_rng([seed, int(i)])
+        out[i] = FAMILIES[family].apply(np.asarray(images[i], np.uint8), level, rng)
+        names[i] = f"{family}:{level}"
+    return out, names
 
 
 def raw_log_probs(
@@ -109,28 +154,57 @@ def write_temperature(
     manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
 
 
+def parse_mix(spec: str | None) -> list[str]:
+    """``--mix`` -> levels (``mild,moderate``); empty for clean-only calibration."""
+    if not spec:
+        return []
+    levels = [s.strip() for s in spec.split(",") if s.strip()]
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        raise SystemExit(f"--mix {spec!r}: use comma-separated levels from {', '.join(LEVELS)}")
+    return list(dict.fromkeys(levels))
+
+
 def calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    spec = get_spec(MODELS_DIR, args.model, "classifier")
-    train = load_dataset(args.train, spec.labels)
-    held = stratified_split(train.labels, args.fraction, args.seed)
-    lp_cal = raw_log_probs(spec, [train.images[i] for i in held], flip_tta=args.flip_tta)
-    y_cal = train.labels[held]
+    spec = get_spec(args.models_dir, args.model, "classifier")
+    levels = parse_mix(args.mix)
+    if args.holdout == "ferplus":
+        images, y_clean = ferplus_calibration_faces(args.fraction, args.seed)
+        where = "ferplus/train.npz faces held out by "
+        where += f"ferplus_holdout({args.fraction:g}, seed {args.seed})"
+    else:
+        train = load_dataset(args.train, spec.labels)
+        held = stratified_split(train.labels, args.fraction, args.seed)
+        images, y_clean = [train.images[i] for i in held], train.labels[held]
+        where = f"{args.train.name}: stratified {args.fraction:g} split, seed {args.seed}"
+    lp_clean = raw_log_probs(spec, images, flip_tta=args.flip_tta)
+    lp_cal, y_cal = lp_clean, y_clean
+    if levels:
+        pert, _ = perturbed_copies(images, levels, args.seed)
+        lp_pert = raw_log_probs(spec, pert, flip_tta=args.flip_tta)
+        lp_cal = np.concatenate([lp_clean, lp_pert])
+        y_cal = np.concatenate([y_clean, y_clean])
+        where += f", each face clean + once perturbed ({'/'.join(levels)}, 13 families)"
     fitted = metrics.fit_temperature(lp_cal, y_cal)
     temperature = round(fitted, 3)  # more digits than the fit's precision would be noise
     result: dict[str, Any] = {
         "model": spec.short_id,
         "temperature": temperature,
         "fitted": round(fitted, 6),
-        "previous_temperature": spec.temperature,
+        "previous_temperature": spec.temperature_flip if args.flip_tta else spec.temperature,
         "flip_tta": args.flip_tta,
-        "fitted_on": f"{args.train.name}: stratified {args.fraction:g} split, seed {args.seed}, "
-        f"n={len(held)}",
+        "fitted_on": f"{where}, n={len(y_cal)}",
         "calibration_split": {
             "before": scores(lp_cal, y_cal, 1.0),
             "after": scores(lp_cal, y_cal, temperature),
         },
     }
-    if args.report is not None:
+    if levels:
+        result["calibration_split"]["clean_only_after"] = scores(lp_clean, y_clean, temperature)
+        result["calibration_split"]["perturbed_only_after"] = scores(
+            lp_cal[len(y_clean) :], y_clean, temperature
+        )
+    if args.report is not None and not args.no_report:
         test = load_dataset(args.report, spec.labels)
         lp_test = raw_log_probs(spec, test.images, flip_tta=args.flip_tta)
         result["report_set"] = {
@@ -148,6 +222,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", type=Path, default=DATA_DIR / "train.npz")
     parser.add_argument("--report", type=Path, default=DATA_DIR / "public_test.npz",
                         help="where ECE before/after is reported (never fitted on)")  # fmt: skip
+    parser.add_argument("--no-report", action="store_true", help="skip the report set")
+    parser.add_argument(
+        "--holdout",
+        choices=("fer2013", "ferplus"),
+        default="fer2013",
+        help="calibration faces: the FER2013 train split (default) or the FER+ carved split",
+    )
+    parser.add_argument(
+        "--mix",
+        default=None,
+        metavar="LEVELS",
+        help="also fit on one perturbed copy of every face at these levels (e.g. mild,moderate)",
+    )
+    parser.add_argument(
+        "--models-dir", type=Path, default=MODELS_DIR, help="folder with manifest.toml"
+    )
     parser.add_argument("--fraction", type=float, default=FRACTION)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument(
@@ -160,15 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = calibrate(args)
     if args.write:
-        note = f"models/calibrate.py: NLL fit on a stratified {args.fraction:g} split of "
-        note += f"{args.train.name}, seed {args.seed}: {result['fitted']}"
+        if args.holdout == "ferplus" or args.mix:
+            note = f"models/calibrate.py --holdout {args.holdout}"
+            note += f" --mix {args.mix}" if args.mix else ""
+            note += f": NLL fit on {result['fitted_on']}: {result['fitted']}"
+        else:
+            note = f"models/calibrate.py: NLL fit on a stratified {args.fraction:g} split of "
+            note += f"{args.train.name}, seed {args.seed}: {result['fitted']}"
         if args.flip_tta:
             note += " (flip-TTA output)"
         key = "temperature_flip" if args.flip_tta else "temperature"
         write_temperature(
-            MODELS_DIR / "manifest.toml", args.model, result["temperature"], note, key=key
+            args.models_dir / "manifest.toml", args.model, result["temperature"], note, key=key
         )
-        result["written"] = str(MODELS_DIR / "manifest.toml")
+        result["written"] = str(args.models_dir / "manifest.toml")
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

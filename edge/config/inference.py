@@ -48,7 +48,7 @@ class DetectorConfig(Strict):
 class ClassifierConfig(Strict):
     """Expression classifier settings."""
 
-    model: str = Field(default="edge_ferplus_cnn_int8", description="Model id in the manifest.")
+    model: str = Field(default="edge_robust_cnn_int8", description="Model id in the manifest.")
     threads: Annotated[StrictInt, Field(ge=1, le=8)] = 1
     margin: Annotated[StrictFloat, Field(ge=0, le=1)] = Field(
         default=0.1, description="Extra crop around the aligned face, as a fraction of its size."

@@ -162,6 +162,17 @@ def toml_entry(res: dict[str, Any]) -> str:
     iq, oq = res["input_quant"], res["output_quant"]
     labels = ", ".join(f'"{n}"' for n in LABELS)
     t = res["new"]["temperature"]
+    args = res.get("training", {}).get("args", {})
+    start = next(
+        (args[k] for k in ("init_tflite", "widen_from") if args.get(k) not in (None, "None")), ""
+    )
+    init = Path(start).stem or "edge_fer_cnn_int8"
+    if args.get("widen_from") not in (None, "None"):
+        init = f"{init}, widened to channels {args['channels']} (models/train/widen.py)"
+    robust = float(args.get("robust_p", 0) or 0)
+    script = "models/train/train.py --targets votes" + (
+        f" --robust-p {robust:g} --select-perturbed" if robust > 0 else ""
+    )
     return (
         f"[models.{res['model']}]\n"
         'kind = "classifier"\n'
@@ -180,12 +191,27 @@ def toml_entry(res: dict[str, Any]) -> str:
         "FER+ majority labels on the FER+ train faces held out by ferplus_holdout: "
         f"{t['one_pass']}\n"
         f"temperature_flip = {t['flip']:.3f}  # the same for the flip-TTA output: {t['flip']}\n"
-        'source = { kind = "trained", script = "models/train/train.py --targets votes", '
+        f'source = {{ kind = "trained", script = "{script}", '
         'data = "FER+ crowd votes (microsoft/FERPlus) on FER2013 train pixels (research '
-        f'datasets, not redistributed)", init = "edge_fer_cnn_int8", seeds = [{res["seed"]}] }}\n'
+        f'datasets, not redistributed)", init = "{init}", seeds = [{res["seed"]}] }}\n'
         'licence = "Apache-2.0 (weights trained here); training data FER2013 / FER+ are research '
         'datasets, not redistributed"\n'
     )
+
+
+def run_meta(run: Path) -> dict[str, Any]:
+    """``train_meta.json`` of a finished run; of a run still going (or stopped), the settings
+    from ``run_args.json`` and the epoch reached from ``state/state.json``, as ``{"args": ...}``
+    (so a checkpoint of an unfinished run, e.g. ``epochs/ep001.keras``, can be exported)."""
+    if (run / "train_meta.json").is_file():
+        meta: dict[str, Any] = json.loads((run / "train_meta.json").read_text())
+        return meta
+    if not (run / "run_args.json").is_file():
+        raise SystemExit(f"--run {run}: neither train_meta.json nor run_args.json (not a run)")
+    meta = {"args": json.loads((run / "run_args.json").read_text()), "unfinished": True}
+    if (run / "state" / "state.json").is_file():
+        meta["state"] = json.loads((run / "state" / "state.json").read_text())
+    return meta
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     a.manifest = a.manifest or HERE / "results" / f"{a.name}.toml"
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    meta = json.loads((a.run / "train_meta.json").read_text())
+    meta = run_meta(a.run)
     seed = int(meta["args"]["seed"])
     split_seed, val_frac = int(meta["args"]["split_seed"]), float(meta["args"]["val_frac"])
 

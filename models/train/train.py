@@ -16,6 +16,18 @@ shipped model was trained in two phases this way: see README.md); ``--stop-after
 after N epochs of its ``--epochs`` schedule and ``--max-minutes`` after the epoch that would pass
 a time budget; either way ``last.keras`` holds the final weights.
 
+Every epoch also writes ``<out>/state`` (weights, optimizer variables incl. the step that drives
+the LR schedule, dropout's seed state, epoch, best score, elapsed time; see ``robust.py``) and
+the first call writes ``<out>/run_args.json``; ``--continue DIR`` resumes a stopped or killed run
+at its last finished epoch with the same settings, schedule position and data stream.
+
+Issue 21 (robust training): ``--robust-p P`` degrades a P share of the training images with a
+random family of ``edge/tools/eval/conditions.py`` (the ``edge eval --conditions`` suite's own
+functions) at a random strength, after the other augmentation; ``--select-perturbed`` chooses
+``best.keras`` by the mean of clean and perturbed top-1 and macro-F1 on ``--select-data``.
+``--widen-from FILE --channels ...`` starts from a trained network widened to ``--channels``
+by Net2WiderNet (``widen.py``: function-preserving, checked, then a little noise).
+
 Run it pinned to one core, e.g.::
 
     taskset -c 1 python models/train/train.py --epochs 28 --out models/train/runs/main
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import random
@@ -55,6 +68,7 @@ from common import (
     vote_targets,
     write_json,
 )
+from robust import load_state, perturbed_copy, robust_batch, save_state, state_dir
 
 layers = keras.layers
 
@@ -108,20 +122,37 @@ def build_model(
 # ----------------------------------------------------------------------- augmentation
 
 
-def augment_batch(x: tf.Tensor, cfg: dict[str, float]) -> tf.Tensor:
+def _uniform(seed: Any) -> Any:
+    """``u(shape, lo, hi)``: TF's stateful uniform draws, or stateless ones keyed by ``seed``
+    (an int64 scalar tensor) and a per-call counter, so that a batch's draws depend only on it."""
+    if seed is None:
+        return lambda shape, lo=0.0, hi=1.0: tf.random.uniform(shape, lo, hi)
+    counter = [0]
+
+    def u(shape: Any, lo: float = 0.0, hi: float = 1.0) -> tf.Tensor:
+        counter[0] += 1
+        key = tf.stack([tf.cast(seed, tf.int64), tf.constant(counter[0], tf.int64)])
+        return tf.random.stateless_uniform(shape, seed=key, minval=lo, maxval=hi)
+
+    return u
+
+
+def augment_batch(x: tf.Tensor, cfg: dict[str, float], seed: Any = None) -> tf.Tensor:
     """Augment a batch of (B,48,48,1) float images in [-1, 1]; returns the same shape.
 
     One affine warp per image (flip, rotation, scale, shift; reflected border), then per-image
-    brightness and contrast, then random erasing of one rectangle with uniform noise.
+    brightness and contrast, then random erasing of one rectangle with uniform noise. With
+    ``seed`` (int64 tensor) the draws are stateless functions of it (resumable runs).
     """
+    u = _uniform(seed)
     b = tf.shape(x)[0]
     size = float(INPUT_SIZE)
     ctr = (size - 1.0) / 2.0
-    flip = tf.where(tf.random.uniform([b]) < 0.5, -1.0, 1.0)
-    theta = tf.random.uniform([b], -1.0, 1.0) * (cfg["rotate_deg"] * math.pi / 180.0)
-    scale = tf.random.uniform([b], 1.0 - cfg["scale"], 1.0 + cfg["scale"])
-    tx = tf.random.uniform([b], -1.0, 1.0) * cfg["shift"] * size
-    ty = tf.random.uniform([b], -1.0, 1.0) * cfg["shift"] * size
+    flip = tf.where(u([b]) < 0.5, -1.0, 1.0)
+    theta = u([b], -1.0, 1.0) * (cfg["rotate_deg"] * math.pi / 180.0)
+    scale = u([b], 1.0 - cfg["scale"], 1.0 + cfg["scale"])
+    tx = u([b], -1.0, 1.0) * cfg["shift"] * size
+    ty = u([b], -1.0, 1.0) * cfg["shift"] * size
     cos, sin = tf.cos(theta) / scale, tf.sin(theta) / scale
     # output pixel p -> input pixel M (p - c) + c + t, with M = R(theta) / s * diag(flip, 1)
     m00, m01, m10, m11 = cos * flip, -sin, sin * flip, cos
@@ -139,27 +170,27 @@ def augment_batch(x: tf.Tensor, cfg: dict[str, float]) -> tf.Tensor:
     )
     # gamma (optional): x01 ** g with log g uniform in +-cfg["gamma"] on the 0..1 range
     if cfg.get("gamma", 0.0) > 0.0:
-        log_g = tf.random.uniform([b, 1, 1, 1], -cfg["gamma"], cfg["gamma"])
+        log_g = u([b, 1, 1, 1], -cfg["gamma"], cfg["gamma"])
         x01 = tf.clip_by_value((x + 1.0) * 0.5, 1e-4, 1.0)
         x = tf.pow(x01, tf.exp(log_g)) * 2.0 - 1.0
     # brightness / contrast (in [-1, 1] units: brightness 0.2 == 0.1 of the 0..1 range)
-    bright = tf.random.uniform([b, 1, 1, 1], -cfg["brightness"], cfg["brightness"])
-    contrast = tf.random.uniform([b, 1, 1, 1], 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
+    bright = u([b, 1, 1, 1], -cfg["brightness"], cfg["brightness"])
+    contrast = u([b, 1, 1, 1], 1.0 - cfg["contrast"], 1.0 + cfg["contrast"])
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
     x = tf.clip_by_value((x - mean) * contrast + mean + bright, -1.0, 1.0)
     # random erasing: area 2-20 %, aspect 0.3-3.3, probability erase_p
-    area = tf.random.uniform([b], 0.02, 0.2) * size * size
-    log_r = tf.random.uniform([b], math.log(0.3), math.log(3.3))
+    area = u([b], 0.02, 0.2) * size * size
+    log_r = u([b], math.log(0.3), math.log(3.3))
     h = tf.clip_by_value(tf.round(tf.sqrt(area * tf.exp(log_r))), 1.0, size)
     w = tf.clip_by_value(tf.round(tf.sqrt(area / tf.exp(log_r))), 1.0, size)
-    y0 = tf.floor(tf.random.uniform([b]) * (size - h + 1.0))
-    x0 = tf.floor(tf.random.uniform([b]) * (size - w + 1.0))
+    y0 = tf.floor(u([b]) * (size - h + 1.0))
+    x0 = tf.floor(u([b]) * (size - w + 1.0))
     rng = tf.range(size)
     rows = (rng[None, :] >= y0[:, None]) & (rng[None, :] < (y0 + h)[:, None])
     cols = (rng[None, :] >= x0[:, None]) & (rng[None, :] < (x0 + w)[:, None])
-    do = tf.random.uniform([b]) < cfg["erase_p"]
+    do = u([b]) < cfg["erase_p"]
     mask = rows[:, :, None] & cols[:, None, :] & do[:, None, None]
-    noise = tf.random.uniform(tf.shape(x), -1.0, 1.0)
+    noise = u(tf.shape(x), -1.0, 1.0)
     return tf.where(mask[..., None], noise, x)
 
 
@@ -182,8 +213,15 @@ class EvalLogger(keras.callbacks.Callback):
         val_targets: np.ndarray | None = None,
         select: tuple[np.ndarray, np.ndarray] | None = None,
         keep_epochs: bool = False,
+        select_perturbed: np.ndarray | None = None,
+        resume_info: dict[str, Any] | None = None,
+        run_info: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        # x of the fixed perturbed copy of the select set: score = mean of clean and perturbed
+        # top-1 and macro-F1 (issue 21)
+        self.select_perturbed = select_perturbed
+        self.run_info = run_info or {}
         self.val_targets = val_targets  # soft targets: val_loss = CE vs them, y_val may hold -1
         self.select = select  # (x, y): the model-choice set; score = its (top-1 + macro-F1) / 2
         self.keep_epochs = keep_epochs
@@ -197,6 +235,11 @@ class EvalLogger(keras.callbacks.Callback):
         self.best_epoch = 0
         self.history_rows: list[list[Any]] = []
         self.t0 = time.time()
+        self.elapsed0 = 0.0  # seconds of earlier sessions of a continued run
+        if resume_info is not None:
+            self.best = float(resume_info["best"])
+            self.best_epoch = int(resume_info["best_epoch"])
+            self.elapsed0 = float(resume_info["elapsed_s"])
         self.t_epoch = time.time()
         self.csv_path = out_dir / "curves.csv"
         self.fields = [
@@ -213,8 +256,11 @@ class EvalLogger(keras.callbacks.Callback):
         ]
         if select is not None:
             self.fields[7:7] = ["sel_top1", "sel_macro_f1"]
-        with self.csv_path.open("w", newline="") as f:
-            csv.writer(f).writerow(self.fields)
+        if select_perturbed is not None:
+            self.fields[9:9] = ["pert_top1", "pert_macro_f1"]
+        if resume_info is None or not self.csv_path.exists():
+            with self.csv_path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.fields)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.t_epoch = time.time()
@@ -239,6 +285,12 @@ class EvalLogger(keras.callbacks.Callback):
             s_mf1 = macro_f1(self.select[1], sp)
             score = (s_top1 + s_mf1) / 2.0
             sel = [f"{s_top1:.4f}", f"{s_mf1:.4f}"]
+            if self.select_perturbed is not None:
+                pp = self.model.predict(self.select_perturbed, batch_size=512, verbose=0)
+                p_top1 = float((pp.argmax(axis=1) == self.select[1]).mean())
+                p_mf1 = macro_f1(self.select[1], pp.argmax(axis=1))
+                score = (s_top1 + s_mf1 + p_top1 + p_mf1) / 4.0
+                sel += [f"{p_top1:.4f}", f"{p_mf1:.4f}"]
         lr = float(self.schedule((epoch + 1) * self.steps_per_epoch))
         row = [
             epoch + 1,
@@ -251,7 +303,7 @@ class EvalLogger(keras.callbacks.Callback):
             *sel,
             f"{score:.4f}",
             f"{time.time() - self.t_epoch:.1f}",
-            f"{time.time() - self.t0:.1f}",
+            f"{self.elapsed0 + time.time() - self.t0:.1f}",
         ]
         self.history_rows.append(row)
         with self.csv_path.open("a", newline="") as f:
@@ -269,6 +321,20 @@ class EvalLogger(keras.callbacks.Callback):
         if score > self.best:
             self.best, self.best_epoch = score, epoch + 1
             self.model.save(self.out_dir / "best.keras")
+        # resume point: written last, so a kill before it replays this epoch
+        save_state(
+            self.out_dir,
+            self.model,
+            self.model.optimizer,
+            {
+                **self.run_info,
+                "epoch": epoch + 1,
+                "best": self.best,
+                "best_epoch": self.best_epoch,
+                "elapsed_s": round(self.elapsed0 + time.time() - self.t0, 1),
+                "iterations": int(self.model.optimizer.iterations.numpy()),
+            },
+        )
         print(dict(zip(self.fields, row, strict=True)), "best", self.best_epoch, flush=True)
 
 
@@ -334,6 +400,27 @@ def init_from_tflite(model: keras.Model, path: Path, x_calib: np.ndarray) -> Non
         bn.set_weights([np.sqrt(v + bn.epsilon), biases[base] + m, m, v])
 
 
+def start_weights(
+    a: argparse.Namespace, model: keras.Model, x_tr: np.ndarray, x_sel: np.ndarray
+) -> None:
+    """Starting weights of a new run: ``--init-tflite`` (``init_from_tflite``), or
+    ``--widen-from``: copy the trained source network into ``model`` (Net2WiderNet, see
+    widen.py), check the exact copy on the first 500 ``x_sel`` faces, write the check to
+    ``<out>/widen_check.json``."""
+    if a.init_tflite is not None:
+        init_from_tflite(model, a.init_tflite, x_tr[:: max(len(x_tr) // 2000, 1)])
+    if a.widen_from is None:
+        return
+    from widen import source_model, widen
+
+    depths = tuple(int(v) for v in a.depths.split(","))
+    src = source_model(a.widen_from, depths, x_tr[:: max(len(x_tr) // 2000, 1)])
+    res = widen(src, model, seed=a.seed, noise=a.widen_noise, x_check=x_sel[:500])
+    res["source"] = str(a.widen_from)
+    write_json(a.out / "widen_check.json", res)
+    print("widened", json.dumps(res), flush=True)
+
+
 def class_weights(y: np.ndarray, power: float) -> np.ndarray:
     """Per-class loss weights ``(n_max / n_c) ** power``, rescaled to mean 1 over samples."""
     counts = np.bincount(y, minlength=NUM_CLASSES).astype(np.float64)
@@ -378,6 +465,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="start from the dequantized weights of an int8 edge_fer_cnn .tflite (BatchNorm "
         "re-fitted around the folded weights, see init_from_tflite)",
+    )
+    p.add_argument(
+        "--widen-from",
+        type=Path,
+        default=None,
+        help="issue 21: start from this trained network (an int8 edge_fer_cnn .tflite, loaded as "
+        "with --init-tflite, or a .keras checkpoint) widened to --channels (same --depths) by "
+        "Net2WiderNet (widen.py); checks that the exact copy computes the same outputs on 500 "
+        "--select-data faces and writes <out>/widen_check.json",
+    )
+    p.add_argument(
+        "--widen-noise",
+        type=float,
+        default=0.02,
+        help="with --widen-from: std of the noise added to the new channels' kernels, relative "
+        "to the std of the layer's source kernel (breaks the replicas' symmetry)",
     )
     p.add_argument("--brightness", type=float, default=0.2, help="max shift, [-1, 1] units")
     p.add_argument("--contrast", type=float, default=0.3, help="max relative change")
@@ -438,7 +541,100 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=0, help="use only N training images (smoke test)")
     p.add_argument("--summary", action="store_true", help="print the model summary and exit")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--robust-p",
+        type=float,
+        default=0.0,
+        help="issue 21: share of training images that get one random degradation family of "
+        "edge/tools/eval/conditions.py at a strength uniform in none..severe, after the other "
+        "augmentation (0 = off). Non-zero also switches to the resumable data pipeline "
+        "(per-epoch shuffle and stateless augmentation draws keyed by seed and step)",
+    )
+    p.add_argument(
+        "--select-perturbed",
+        action="store_true",
+        help="with --targets votes: choose best.keras by the mean of clean and perturbed top-1 "
+        "and macro-F1 on --select-data (perturbed: a fixed copy, every family at mild and "
+        "moderate strength, one condition per image, seed 2121)",
+    )
+    p.add_argument(
+        "--continue",
+        dest="continue_dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="continue the stopped run in DIR where it was (weights, optimizer and LR position, "
+        "epoch, best score from DIR/state; every setting from DIR/run_args.json except "
+        "--max-minutes and --stop-after, which this command line sets)",
+    )
+    a = p.parse_args(argv)
+    if a.widen_from is not None and (a.init_tflite is not None or a.resume is not None):
+        p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
+    return a
+
+
+PATH_ARGS = ("data", "select_data", "fer2013_train", "init_tflite", "out", "resume", "widen_from")
+
+
+def continued_args(a: argparse.Namespace) -> argparse.Namespace:
+    """The saved settings of the run in ``a.continue_dir`` (+ this call's time limits)."""
+    d = a.continue_dir
+    saved = json.loads((d / "run_args.json").read_text())
+    saved.setdefault("widen_from", None)  # runs started before --widen-from existed
+    saved.setdefault("widen_noise", 0.0)
+    for k in PATH_ARGS:
+        if saved.get(k) is not None:
+            saved[k] = Path(saved[k])
+    saved.update(continue_dir=d, out=d, max_minutes=a.max_minutes, stop_after=a.stop_after)
+    return argparse.Namespace(**saved)
+
+
+def make_resumable_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    sample_w: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    aug_cfg: dict[str, float],
+    robust_p: float,
+    first_epoch: int,
+    epochs: int,
+) -> tf.data.Dataset:
+    """(x, y, w) batches for epochs ``first_epoch .. epochs-1`` whose content depends only on
+    (seed, epoch, step): epoch e's order is ``default_rng([seed, e]).permutation``, the TF
+    augmentation uses stateless draws keyed by the global step, and the robustness degradations
+    (``robust.robust_batch``) a numpy generator keyed by it too. A continued run therefore sees
+    exactly the batches the uninterrupted run would have seen."""
+    n = len(y)
+    steps = n // batch_size
+    order = np.concatenate(
+        [np.random.default_rng([seed, e]).permutation(n)[: steps * batch_size]
+         for e in range(first_epoch, epochs)]
+    ).reshape(-1, batch_size).astype(np.int64)  # fmt: skip
+    step_ids = np.arange(first_epoch * steps, epochs * steps, dtype=np.int64)
+    x_u8 = tf.constant(np.rint((x + 1.0) * 127.5).astype(np.uint8))
+    ys = tf.constant(y.astype(np.float32))
+    ws = tf.constant(sample_w.astype(np.float32))
+
+    def degrade(batch: np.ndarray, step: np.int64) -> np.ndarray:
+        return robust_batch(batch, int(step), p=robust_p, seed=seed)
+
+    def load(step: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        xb = tf.cast(tf.gather(x_u8, idx), tf.float32) / 127.5 - 1.0
+        xb = augment_batch(xb, aug_cfg, seed=step + seed * 1_000_000_000)
+        if robust_p > 0:
+            u8 = tf.cast(tf.round((xb + 1.0) * 127.5), tf.uint8)
+            u8 = tf.numpy_function(degrade, [u8, step], tf.uint8, stateful=False)
+            u8 = tf.ensure_shape(u8, [batch_size, INPUT_SIZE, INPUT_SIZE, 1])
+            xb = tf.cast(u8, tf.float32) / 127.5 - 1.0
+        return xb, tf.gather(ys, idx), tf.gather(ws, idx)
+
+    return (
+        tf.data.Dataset.from_tensor_slices((step_ids, order))
+        .map(load, num_parallel_calls=1)
+        .prefetch(2)
+    )
 
 
 def make_dataset(
@@ -497,44 +693,8 @@ def load_data(a: argparse.Namespace) -> tuple[Any, ...]:
     return x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
-    set_seed(a.seed, a.threads)
-    channels = tuple(int(v) for v in a.channels.split(","))
-    depths = tuple(int(v) for v in a.depths.split(","))
-    if a.resume is not None:
-        model = keras.models.load_model(a.resume, compile=False)
-    else:
-        model = build_model(channels, depths, a.dropout)
-    if a.summary:
-        model.summary()
-        return 0
-    a.out.mkdir(parents=True, exist_ok=True)
-
-    votes = a.targets == "votes"
-    x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped = load_data(a)
-    cw = class_weights(y_tr, a.class_weight_power)
-    print(
-        f"train {len(y_tr)} val {len(y_val)} dropped {dropped} "
-        f"class weights {np.round(cw, 3).tolist()}",
-        flush=True,
-    )
-    if a.init_tflite is not None:
-        init_from_tflite(model, a.init_tflite, x_tr[:: max(len(x_tr) // 2000, 1)])
-
-    aug_cfg = {
-        "rotate_deg": a.rotate,
-        "scale": 0.1,
-        "shift": 0.08,
-        "brightness": a.brightness,
-        "contrast": a.contrast,
-        "erase_p": a.erase_p,
-    }
-    if a.gamma > 0:
-        aug_cfg["gamma"] = a.gamma
-    y_fit = t_tr if votes else np.eye(NUM_CLASSES, dtype=np.float32)[y_tr]
-    ds = make_dataset(x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg)
-    steps = len(y_tr) // a.batch_size
+def make_optimizer(a: argparse.Namespace, steps: int) -> tuple[Any, keras.optimizers.AdamW]:
+    """Linear warm-up + cosine decay over ``a.epochs`` epochs of ``steps`` steps; AdamW."""
     total = steps * a.epochs
     warm = int(steps * a.warmup_epochs)
     sched = keras.optimizers.schedules.CosineDecay(
@@ -544,8 +704,92 @@ def main(argv: list[str] | None = None) -> int:
         warmup_target=a.lr,
         warmup_steps=warm,
     )
-    opt = keras.optimizers.AdamW(learning_rate=sched, weight_decay=a.weight_decay)
-    if a.initial_epoch:
+    return sched, keras.optimizers.AdamW(learning_rate=sched, weight_decay=a.weight_decay)
+
+
+def setup_continue(a: argparse.Namespace) -> tuple[argparse.Namespace, Path | None]:
+    """With ``--continue DIR``: the saved settings with ``initial_epoch`` at the saved epoch,
+    and the state folder to restore; otherwise ``a`` unchanged and None."""
+    if a.continue_dir is None:
+        return a, None
+    a = continued_args(a)
+    state = state_dir(a.continue_dir)
+    a.initial_epoch = int(json.loads((state / "state.json").read_text())["epoch"])
+    return a, state
+
+
+def perturbed_select(
+    a: argparse.Namespace, select: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray | None:
+    """The fixed perturbed copy of the select set's x for ``--select-perturbed`` (else None)."""
+    if not a.select_perturbed:
+        return None
+    if select is None:
+        raise SystemExit("--select-perturbed needs --targets votes (the --select-data set)")
+    u8 = np.rint((select[0][..., 0] + 1.0) * 127.5).astype(np.uint8)
+    return preprocess(perturbed_copy(u8)[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    a, state = setup_continue(parse_args(argv))
+    if state is not None and a.initial_epoch >= a.epochs:
+        print(f"{a.continue_dir}: all {a.epochs} epochs done; nothing to continue")
+        return 0
+    resumable = a.robust_p > 0 or state is not None
+    set_seed(a.seed, a.threads)  # dropout's seed-generator state is restored with the weights
+    if a.resume is not None and state is None:
+        model = keras.models.load_model(a.resume, compile=False)
+    else:
+        channels = tuple(int(v) for v in a.channels.split(","))
+        model = build_model(channels, tuple(int(v) for v in a.depths.split(",")), a.dropout)
+    if a.summary:
+        model.summary()
+        return 0
+    a.out.mkdir(parents=True, exist_ok=True)
+    if state is None:
+        saved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
+        (a.out / "run_args.json").write_text(json.dumps(saved, indent=2) + "\n")
+
+    votes = a.targets == "votes"
+    x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped = load_data(a)
+    cw = class_weights(y_tr, a.class_weight_power)
+    print(
+        f"train {len(y_tr)} val {len(y_val)} dropped {dropped} "
+        f"class weights {np.round(cw, 3).tolist()}",
+        flush=True,
+    )
+    if state is None:
+        start_weights(a, model, x_tr, select[0] if select is not None else x_val)
+    select_perturbed = perturbed_select(a, select)
+
+    aug_cfg = {
+        "rotate_deg": a.rotate,
+        "scale": 0.1,
+        "shift": 0.08,
+        "brightness": a.brightness,
+        "contrast": a.contrast,
+        "erase_p": a.erase_p,
+    }
+    aug_cfg.update({"gamma": a.gamma} if a.gamma > 0 else {})
+    y_fit = t_tr if votes else np.eye(NUM_CLASSES, dtype=np.float32)[y_tr]
+    if resumable:
+        ds = make_resumable_dataset(
+            x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg,
+            robust_p=a.robust_p, first_epoch=a.initial_epoch, epochs=a.epochs,
+        )  # fmt: skip
+    else:
+        ds = make_dataset(
+            x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg
+        )
+    steps = len(y_tr) // a.batch_size
+    sched, opt = make_optimizer(a, steps)
+    resume_info = None
+    if state is not None:
+        opt.build(model.trainable_variables)
+        resume_info = load_state(state, model, opt)
+        print(f"continuing {a.continue_dir} after epoch {a.initial_epoch} (step "
+              f"{int(opt.iterations.numpy())}, best epoch {resume_info['best_epoch']})", flush=True)
+    elif a.initial_epoch:
         opt.build(model.trainable_variables)
         opt.iterations.assign(a.initial_epoch * steps)
     model.compile(
@@ -565,9 +809,18 @@ def main(argv: list[str] | None = None) -> int:
         val_targets=t_val,
         select=select,
         keep_epochs=a.keep_epochs,
+        select_perturbed=select_perturbed,
+        resume_info=resume_info,
     )
     t0 = time.time()
-    model.fit(ds, epochs=a.epochs, initial_epoch=a.initial_epoch, callbacks=[logger], verbose=2)
+    model.fit(
+        ds,
+        epochs=a.epochs,
+        initial_epoch=a.initial_epoch,
+        steps_per_epoch=steps if resumable else None,
+        callbacks=[logger],
+        verbose=2,
+    )
     wall = time.time() - t0
     model.save(a.out / "last.keras")
     meta = {
@@ -580,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
         "val_images": len(y_val),
         "dropped_images": dropped,
         "epochs_run": len(logger.history_rows),
+        "sessions_elapsed_s": round(logger.elapsed0 + wall, 1),
+        "robust_augmentation": a.robust_p,
         "best_epoch": logger.best_epoch,
         "best_val_score": round(logger.best, 4),
         "train_wall_s": round(wall, 1),

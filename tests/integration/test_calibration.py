@@ -79,3 +79,21 @@ def test_resize_mode_from_manifest_is_checked() -> None:
     bad = dataclasses.replace(spec, preprocess=dataclasses.replace(spec.preprocess, resize="x"))
     with pytest.raises(ModelError, match=r"preprocess\.resize 'x'"):
         resize_interpolation(bad, shrinking=True)
+
+
+def test_mixed_calibration_copies_cover_every_condition_once_per_face() -> None:
+    """--mix deals the 13 families x given levels over the faces: every face gets exactly one
+    degraded copy of its own shape, each (family, level) pair about equally often, and the same
+    seed gives the same copies (the fit is reproducible)."""
+    calibrate = _calibrate_module()
+    rng = np.random.default_rng(5)
+    faces = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(52)]
+    first, names = calibrate.perturbed_copies(faces, ["mild", "moderate"], 1234)
+    again, names2 = calibrate.perturbed_copies(faces, ["mild", "moderate"], 1234)
+    assert names == names2 and all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert len(first) == len(faces) and all(x.shape == (48, 48) for x in first)
+    counts = {name: names.count(name) for name in set(names)}
+    assert len(counts) == 26 and set(counts.values()) == {2}
+    assert calibrate.parse_mix("mild, moderate") == ["mild", "moderate"]
+    with pytest.raises(SystemExit, match="--mix"):
+        calibrate.parse_mix("gentle")

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.integration
 
 
 def _eval(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    code = main(["eval", *args])
+    try:
+        code = main(["eval", *args])
+    except SystemExit as exc:  # a flag the parser refuses: one line, exit 2
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, (json.loads(out) if code == 0 and "--json" in args else out), err
 
@@ -159,3 +162,126 @@ def test_eval_scores_against_crowd_majority_and_votes(capsys: pytest.CaptureFixt
     assert report["overall"]["n"] == votes["n_majority"] == 3175
     assert 0.0 < votes["cross_entropy"] < 2.0
     assert report["overall"]["top1"] > 0.6
+
+
+@pytest.mark.shared_data
+def test_eval_robustness_suite_on_ferplus(capsys: pytest.CaptureFixture[str]) -> None:
+    """--conditions runs the robustness suite through the real CLI on 400 FER+ faces: a clean
+    row plus one row per condition and level with top-1, macro-F1, ECE and the window share
+    error against labels and votes (with the constant-guess reference); severe blur scores
+    lower top-1 and a larger share error than clean; the subtle set is scored against votes."""
+    data = str(shared_path("ferplus", "valid.npz"))
+    code, report, _ = _eval(
+        capsys, data, "--json", "--limit", "400", "--model", "edge_ferplus_cnn_int8",
+        "--conditions", "gaussian_blur:severe,occlusion_mask", "--windows", "200",
+    )  # fmt: skip
+    assert code == 0
+    suite = report["robustness"]
+    rows = {(r["condition"], r["level"]): r for r in suite["rows"]}
+    assert list(rows) == [
+        ("clean", "none"),
+        ("gaussian_blur", "severe"),
+        ("occlusion_mask", "mild"),
+        ("occlusion_mask", "moderate"),
+        ("occlusion_mask", "severe"),
+    ]
+    clean, blur = rows[("clean", "none")], rows[("gaussian_blur", "severe")]
+    assert clean["n"] == report["overall"]["n"] <= 400
+    assert clean["top1"] == report["overall"]["top1"]
+    assert blur["top1"] < clean["top1"] - 0.1
+    assert blur["strength"] == 3.5
+    for row in rows.values():
+        assert 0.0 <= row["ece"] <= 1.0
+        for truth in ("labels", "votes"):
+            err = row["share_error"][truth]
+            assert err["window_faces"] == 20 and err["windows"] == 200
+            assert 0.0 <= err["mean_l1"] <= err["p90_l1"] <= 2.0
+            assert err["prior_mean_l1"] > 0.0
+    assert blur["share_error"]["votes"]["mean_l1"] > clean["share_error"]["votes"]["mean_l1"]
+    subtle = suite["subtle"]
+    assert subtle["n"] > 0
+    assert 0.0 <= subtle["answered_neutral"] <= 1.0
+    assert sum(subtle["per_expression"].values()) == subtle["n"]
+
+
+@pytest.mark.shared_data
+def test_eval_robustness_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --json the suite prints a Markdown table row per condition and level, the
+    constant-guess reference and the subtle set."""
+    data = str(shared_path("ferplus", "valid.npz"))
+    code, out, _ = _eval(capsys, data, "--limit", "120", "--conditions", "jpeg:mild")
+    assert code == 0
+    assert "## Robustness suite (1 conditions" in out
+    assert re.search(r"^\| clean \| none \|", out, re.MULTILINE)
+    assert re.search(r"^\| jpeg \| mild \| 70 100 - quality \| \d+ \|", out, re.MULTILINE)
+    assert "Constant guess of the set's mean truth" in out
+    assert "### Subtle set" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--conditions", "blur"], "unknown condition 'blur'"),
+        (["--conditions", "jpeg:hard"], "unknown level 'hard'"),
+        (
+            ["--conditions", "all", "--window-faces", "0"],
+            "--window-faces: 0 is out of range; accepted: a whole number from 1 to 10000",
+        ),
+        (["--limit", "0"], "--limit: 0 is out of range; accepted: a whole number >= 1"),
+    ],
+)
+def test_eval_bad_suite_flags_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    """Bad --conditions / --window-faces / --limit values exit 2 with a message naming them."""
+    data = tmp_path / "d.npz"
+    np.savez(data, images=np.zeros((1, 8, 8), np.uint8), labels=[0], label_names=["sad"])
+    code, _, err = _eval(capsys, str(data), *flags)
+    assert code == 2
+    assert message in err
+
+
+def test_eval_suite_runs_without_votes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On plain labelled faces (no votes; 30 synthetic crops of any size) the suite reports the
+    share error against the labels only, and no subtle set."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(
+        data,
+        images=rng.integers(0, 255, (30, 60, 60), dtype=np.uint8),
+        labels=np.arange(30) % 7,
+        label_names=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+    )
+    code, report, _ = _eval(
+        capsys, str(data), "--json", "--conditions", "crop_jitter:mild", "--window-faces", "10"
+    )
+    assert code == 0
+    rows = report["robustness"]["rows"]
+    assert [r["condition"] for r in rows] == ["clean", "crop_jitter"]
+    assert rows[1]["share_error"]["votes"] is None
+    assert rows[1]["share_error"]["labels"]["window_faces"] == 10
+    assert "subtle" not in report["robustness"]
+
+
+def test_eval_config_selects_model_and_flip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--config applies the file's classifier.model and classifier.flip_tta (e.g. a model in
+    the user's own models folder); an invalid config file exits 2 naming the key."""
+    data = tmp_path / "d.npz"
+    rng = np.random.default_rng(1)
+    np.savez(
+        data, images=rng.integers(0, 255, (4, 48, 48), dtype=np.uint8), labels=[0, 3, 4, 6],
+        label_names=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+    )  # fmt: skip
+    cfg = tmp_path / "edge.yaml"
+    cfg.write_text("classifier:\n  model: edge_fer_cnn_int8\n  flip_tta: false\n")
+    code, report, _ = _eval(capsys, str(data), "--json", "--config", str(cfg))
+    assert code == 0
+    assert report["model"].startswith("edge_fer_cnn_int8@")
+    assert report["flip_tta"] is False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("classifier:\n  modle: x\n")
+    code, _, err = _eval(capsys, str(data), "--config", str(bad))
+    assert code == 2
+    assert "modle" in err

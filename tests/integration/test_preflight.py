@@ -115,10 +115,10 @@ def test_corrupt_model_hint_says_how_to_restore_and_lists_the_ids(tmp_path: Path
         ('labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]\n'
          'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
          'offset = -0.5, multiply = 2.0 }  # y = (x*scale + offset)*multiply; 48x48 crops: '
-         'auto = INTER_AREA when shrinking\ntemperature = 0.529',
+         'auto = INTER_AREA when shrinking\ntemperature = 0.582',
          'labels = ["angry", "happy"]\n'
          'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
-         'offset = -0.5, multiply = 2.0 }\ntemperature = 0.529',
+         'offset = -0.5, multiply = 2.0 }\ntemperature = 0.582',
          "classifier.model", "labels ['angry', 'happy'] differ"),
     ],
     ids=["detector_outputs", "detector_anchors", "classifier_labels"],

@@ -3,6 +3,8 @@
 Runs the expression classifier (with the manifest's temperature) on labelled face crops and
 prints a Markdown report, or JSON with ``--json``. ``--groups`` adds the same metrics per group
 and the largest gap between groups: a bias audit to run on your own labelled data.
+``--conditions`` adds the robustness suite (``edge/tools/eval/suite.py``): the same metrics and
+the window share error on the faces degraded by each condition and level.
 Exit status: 0 done, 2 unusable input (the message names the file, line and fix), 1 other
 failures (model files).
 """
@@ -18,6 +20,13 @@ from typing import Any
 
 from edge.cli.flags import config_number, number
 
+#: The condition families of edge/tools/eval/conditions.py (kept literal so that `edge --help`
+#: does not import OpenCV; a unit test checks it against conditions.FAMILIES).
+FAMILY_NAMES = (
+    "gaussian_blur", "motion_blur", "resolution", "noise", "jpeg", "h264", "low_light",
+    "backlight", "occlusion_band", "occlusion_block", "occlusion_mask", "occlusion_sunglasses",
+    "crop_jitter",
+)  # fmt: skip
 EXIT_OK = 0
 EXIT_INVALID = 2
 
@@ -44,6 +53,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV 'key,group' (key: row index for .npz, label/file for folders): "
         "metrics per group and the largest gap",
     )
+    parser.add_argument(
+        "--config",
+        "-c",
+        type=Path,
+        metavar="PATH",
+        help="config file whose models.dir, classifier.model and classifier.flip_tta apply "
+        "(default: built-in defaults); e.g. to evaluate a model in your own models folder",
+    )
     parser.add_argument("--model", metavar="ID", help="classifier id in the manifest "
                         "(default: the configured classifier)")  # fmt: skip
     parser.add_argument(
@@ -64,6 +81,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="average each face with its mirror image (default: classifier.flip_tta's default)",
     )
+    parser.add_argument(
+        "--conditions",
+        metavar="SPEC",
+        help="robustness suite: 'all', 'clean' (share error only) or NAME[:LEVEL],... "
+        f"(NAME: {', '.join(FAMILY_NAMES)}; LEVEL: mild, moderate, severe; a bare NAME runs all "
+        "three); reports top-1, macro-F1, ECE and the window share error per condition",
+    )
+    parser.add_argument(
+        "--window-faces",
+        type=number(int, ge=1, le=10_000),
+        default=20,
+        metavar="N",
+        help="faces per synthetic window for the share error (default 20)",
+    )
+    parser.add_argument(
+        "--windows",
+        type=number(int, ge=1, le=1_000_000),
+        default=500,
+        metavar="N",
+        help="synthetic windows per condition (default 500)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=number(int, ge=0),
+        default=21,
+        help="seed of the windows, degradations and --limit",
+    )
+    parser.add_argument(
+        "--limit",
+        type=number(int, ge=1),
+        metavar="N",
+        help="evaluate N samples drawn at random (--seed) instead of all",
+    )
 
 
 def _fail(message: str) -> int:
@@ -79,6 +129,13 @@ def _check_flags(args: argparse.Namespace) -> str | None:
             return f"--plot {args.plot}: folder {args.plot.parent} does not exist"
     if args.groups is not None and not args.groups.is_file():
         return f"--groups {args.groups}: no such file; pass a CSV with the header 'key,group'"
+    if args.conditions is not None and args.conditions.strip() != "clean":
+        from edge.tools.eval.conditions import parse_conditions
+
+        try:
+            parse_conditions(args.conditions)
+        except ValueError as exc:
+            return f"--conditions {args.conditions!r}: {exc}"
     return None
 
 
@@ -91,13 +148,16 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from edge.config import Config
+    from edge.config import Config, ConfigError, load
     from edge.inference.classifier import ExpressionClassifier
     from edge.inference.models import ModelError, bundled_models_dir, get_spec
-    from edge.tools.eval.data import DataError, load_dataset, load_groups
-    from edge.tools.eval.report import group_summaries, summarize, to_markdown, vote_summary
+    from edge.tools.eval.data import DataError, load_dataset, load_groups, subset
+    from edge.tools.eval.report import group_summaries, summarize, vote_summary
 
-    config = Config()
+    try:
+        config = load(args.config) if args.config is not None else Config()
+    except ConfigError as exc:
+        return _fail(f"--config: {exc}")
     try:
         spec = get_spec(
             config.models.dir or bundled_models_dir(),
@@ -110,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, temperature=args.temperature, temperature_flip=None)
     try:
         dataset = load_dataset(args.data, spec.labels)
+        if args.limit is not None:
+            dataset = subset(dataset, args.limit, args.seed)
         groups = load_groups(args.groups, dataset) if args.groups else None
     except DataError as exc:
         return _fail(str(exc))
@@ -133,10 +195,53 @@ def run(args: argparse.Namespace) -> int:
         report["groups"] = group_summaries(
             probs[labelled], dataset.labels[labelled], kept, spec.labels
         )
+    if args.conditions is not None:
+        report["robustness"] = _suite(args, classifier, dataset, spec.labels, probs)
     if args.plot is not None:
         from edge.tools.eval.plot import write_plot
 
         write_plot(args.plot, report["overall"], title=f"{spec.model_id} on {args.data.name}")
         print(f"edge eval: wrote {args.plot}", file=sys.stderr)
-    print(json.dumps(report, indent=2) if args.json else to_markdown(report), end="\n")
+    print(_render(report, as_json=args.json), end="\n")
     return EXIT_OK
+
+
+def _render(report: dict[str, Any], *, as_json: bool) -> str:
+    """The report as JSON, or as Markdown with the robustness tables appended."""
+    if as_json:
+        return json.dumps(report, indent=2)
+    from edge.tools.eval.report import to_markdown
+
+    text = to_markdown(report)
+    if "robustness" in report:
+        from edge.tools.eval.suite import suite_markdown
+
+        text += "\n".join(suite_markdown(report["robustness"])) + "\n"
+    return text
+
+
+def _suite(
+    args: argparse.Namespace, classifier: Any, dataset: Any, labels: Any, probs: Any
+) -> dict[str, Any]:
+    """Run the robustness suite for ``--conditions`` (progress on stderr)."""
+    import numpy as np
+
+    from edge.tools.eval.conditions import parse_conditions
+    from edge.tools.eval.suite import SuiteOptions, run_suite
+
+    spec = args.conditions.strip()
+    conditions = [] if spec == "clean" else parse_conditions(spec)
+    options = SuiteOptions(
+        conditions=conditions,
+        input_size=classifier.input_size,
+        window_faces=args.window_faces,
+        windows=args.windows,
+        seed=args.seed,
+    )
+    print(f"edge eval: robustness suite, {len(conditions)} conditions x {len(dataset)} faces",
+          file=sys.stderr)  # fmt: skip
+
+    def classify(faces: Any) -> Any:
+        return np.asarray([classifier.classify_crop(img) for img in faces], np.float64)
+
+    return run_suite(classify, dataset, labels, options, clean_probs=probs)

@@ -58,6 +58,23 @@ class Dataset:
         return self.aliases.get(key)
 
 
+def subset(dataset: Dataset, n: int, seed: int) -> Dataset:
+    """``n`` samples of ``dataset`` drawn at random with ``seed`` (in their original order, keys
+    kept); the whole dataset when it has no more than ``n``."""
+    if n >= len(dataset):
+        return dataset
+    keep = np.sort(np.random.default_rng(seed).choice(len(dataset), size=n, replace=False))
+    keys = [dataset.keys[i] for i in keep]
+    return Dataset(
+        dataset.source,
+        [dataset.images[i] for i in keep],
+        dataset.labels[keep],
+        keys,
+        {k: i for i, k in enumerate(keys)},
+        None if dataset.votes is None else dataset.votes[keep],
+    )
+
+
 def map_labels(names: list[str], model_labels: tuple[str, ...], source: Path) -> list[int]:
     """Model index of each dataset label name; :class:`DataError` for names the model lacks."""
     wanted = {label.strip().lower(): i for i, label in enumerate(model_labels)}
