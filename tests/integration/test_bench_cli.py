@@ -35,6 +35,14 @@ def _bench_json(*args: str) -> dict[str, Any]:
     return result
 
 
+def test_bench_publishes_the_open_window_at_the_end() -> None:
+    """A run shorter than one window still reports (and would publish) the window it had open,
+    as `edge run` does at stop: the count no longer depends on whether the run happened to
+    cross a window boundary of the wall clock (a fast machine crossed none)."""
+    result = _bench_json("--frames", "5", "--warmup", "1", "--window-s", "3600")
+    assert result["windows"] >= 1
+
+
 def test_bench_json_has_every_key() -> None:
     """`edge bench --frames 20 --json` on the bundled clip reports fps, CPU per frame and per
     second of video at the clip's 10 frames/s, peak RSS, p50/p95 of every stage, both bare

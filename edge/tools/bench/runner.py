@@ -249,6 +249,7 @@ def run_bench(
             _one_frame(pipeline, reader, clock, totals, bare=not realtime)
         clock.enabled = False
         paced = (time.perf_counter() - start, time.process_time() - cpu0)
+        pipeline.finish()  # the open window, as `edge run` publishes it at stop (partial)
     finally:
         reader.close()
     return _result(
