@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -56,6 +57,7 @@ def outbox(count: int, every: int) -> None:
                 _report("windows", i, f"  wal {wal} KiB")
     finally:
         box.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def reopen(count: int, every: int) -> None:
