@@ -244,3 +244,18 @@ def postgres() -> Iterator[Any]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture
+def fleet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """Mosquitto as docs/fleet.md configures it for the collector (no cap on a session's
+    queue), for the fleet tests."""
+    from tests.fleetparts import FLEET_BROKER_CONF
+
+    broker = Broker(port=free_port(), workdir=tmp_path_factory.mktemp("mq"),
+                    extra_conf=FLEET_BROKER_CONF)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -19,9 +19,8 @@ from edge.publish.telemetry import TelemetrySample, telemetry_message
 from edge.publish.topics import Topics
 from edge.publish.window import as_historical, window_message
 from edge.types import CameraStatus, Window
-from tests.conftest import Broker, free_port
+from tests.conftest import Broker
 from tests.fleetparts import (
-    FLEET_BROKER_CONF,
     MODELS,
     CollectorProc,
     RealDevice,
@@ -32,17 +31,6 @@ from tests.fleetparts import (
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def fleet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """Mosquitto as docs/fleet.md configures it (no cap on a session's queue)."""
-    broker = Broker(port=free_port(), workdir=tmp_path_factory.mktemp("mq"),
-                    extra_conf=FLEET_BROKER_CONF)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

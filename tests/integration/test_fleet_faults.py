@@ -8,28 +8,17 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.fleet.simulate import SimulatedFleet
-from tests.conftest import Broker, free_port
-from tests.fleetparts import FLEET_BROKER_CONF, CollectorProc, RealDevice, query, scalar, wait_until
+from tests.conftest import Broker
+from tests.fleetparts import CollectorProc, RealDevice, query, scalar, wait_until
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-def fleet_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    broker = Broker(port=free_port(), workdir=tmp_path_factory.mktemp("mq"),
-                    extra_conf=FLEET_BROKER_CONF)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _start(
