@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
 from edge.publish.window import WindowPublisher
 from edge.types import Window
+from tests import waiting
 
 #: The fleet tests' broker: no cap on messages queued for a persistent session (the
 #: collector's, while it or its database is away); docs/fleet.md says why.
@@ -29,14 +29,7 @@ MODELS = ModelIds("det@000000000000", "cls@000000000000")
 
 def wait_until(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
     """Poll ``check`` until it returns something truthy, or fail saying ``what``."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout_s} s (last: {last!r})")
+    return waiting.wait_until(check, timeout_s, interval_s=0.1, message=what)
 
 
 def query(dsn: str, sql: str, args: Any = None) -> list[tuple[Any, ...]]:

@@ -4,7 +4,6 @@ _set_link changes: what `connected`, `wait_connected` and the log say always agr
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from edge.publish.mqtt import MqttPublisher
 from edge.publish.outbox import Outbox
 from edge.publish.topics import Topics
 from tests.conftest import Broker
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,4 @@ def test_connection_state_follows_a_broker_restart(
 
 
 def _wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.02)
+    wait_until(condition, timeout_s, interval_s=0.02)

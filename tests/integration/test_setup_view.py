@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -27,6 +27,7 @@ from edge.config import load
 from edge.privacy.filter import PrivacyFilter
 from tests.artifacts import artifact_path
 from tests.conftest import SAMPLE_VIDEO
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -115,13 +116,8 @@ def browser() -> Iterator[object]:
         driver.quit()
 
 
-def _wait(condition: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+def _wait(condition: Callable[[], object], timeout_s: float, what: str) -> None:
+    wait_until(condition, timeout_s, interval_s=0.1, message=what)
 
 
 def test_browser_draws_a_mask_that_the_pipeline_applies(tmp_path: Path, browser: object) -> None:

@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,17 +18,14 @@ from edge.preflight import run_preflight
 from tests.conftest import SAMPLE_VIDEO, Broker, Subscriber, clip_config
 from tests.integration.test_end_to_end import start_edge, stop_edge
 from tests.integration.test_mqtt_security import Pki, pki, tls_broker  # noqa: F401
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 DEVICE = "test-once"
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout_s} s")
-        time.sleep(0.05)
+    wait_until(condition, timeout_s, message=what)
 
 
 def test_edge_run_loads_each_model_once(broker: Broker, tmp_path: Path) -> None:

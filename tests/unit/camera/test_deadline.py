@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import traceback
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,6 +19,7 @@ from edge.camera.deadline import DeadlineCapture
 from edge.config import CameraConfig
 from edge.service.health import Heartbeats
 from edge.types import ImageArray
+from tests.waiting import wait_until
 
 SHAPE = (8, 8, 3)
 FRAME_BYTES = int(np.prod(SHAPE))
@@ -85,13 +86,8 @@ class Camera:
             os.close(fd)
 
 
-def _wait_for(predicate: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
+def _wait_for(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
+    wait_until(predicate, timeout_s, interval_s=0.01)
 
 
 def test_a_stalled_read_marks_the_camera_lost_and_reopens_it(
