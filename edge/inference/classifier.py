@@ -6,6 +6,13 @@ crop buffers are set up once. Each face is warped straight out of the frame into
 step; from an RGB frame the 48x48 crop alone is turned grey), one ``cv2.LUT`` maps the whole
 batch to the model's input values in the input buffer, and one invoke classifies them all.
 
+The crop path (``scripts/crop_path.py`` measures each choice, ``docs/model-card.md``):
+``shrink="area"`` warps a face more than one frame pixel per crop pixel (``step`` > 1) into an
+intermediate ``k*size`` crop (``k = ceil(step)``, at most :data:`MAX_SUPERSAMPLE`, buffers made
+once) and area-averages each ``k x k`` block, so every frame pixel counts instead of the 4 a
+bilinear tap reads (``"linear"``: one bilinear warp, which aliases past 2x); ``enlarge`` is
+the interpolation of a face smaller than the crop; ``align=False`` keeps the crop axis-aligned.
+
 The interpreter's input is resized to ``[rows, size, size, 1]`` only when the number of rows
 differs from the previous batch (measured with LiteRT 2.3.0 on this model: 0.03 ms once the
 arena has grown, whereas padding to a fixed batch of 16 costs a full invoke per padded row;
@@ -32,18 +39,46 @@ from edge.types import EXPRESSIONS, Detection, FloatArray, ImageArray
 
 #: Crop slots allocated at start; the buffers grow (doubling) only when a batch needs more.
 INITIAL_SLOTS = 16
+#: Largest supersampling factor of the anti-aliased shrink (intermediate crop of k*size px).
+MAX_SUPERSAMPLE = 4
+#: How a face larger than the crop is shrunk into it.
+SHRINK_MODES = ("linear", "area")
+#: Interpolation of a face smaller than the crop.
+ENLARGE_MODES = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 class ExpressionClassifier:
     """Turns grey face crops into expression probabilities in ``EXPRESSIONS`` order."""
 
     def __init__(
-        self, spec: ModelSpec, *, threads: int, margin: float, flip_tta: bool = False
+        self,
+        spec: ModelSpec,
+        *,
+        threads: int,
+        margin: float,
+        flip_tta: bool = False,
+        align: bool = True,
+        shrink: str = "linear",
+        enlarge: str = "linear",
     ) -> None:
+        if shrink not in SHRINK_MODES or enlarge not in ENLARGE_MODES:
+            raise ValueError(
+                f"shrink {shrink!r} / enlarge {enlarge!r}: shrink must be one of "
+                f"{', '.join(SHRINK_MODES)}, enlarge one of {', '.join(ENLARGE_MODES)}"
+            )
         self.spec = spec
         self._interpreter = load_model(spec, threads)  # checks labels and output shape too
         self._size = spec.input_shape[1]
         self._margin = margin
+        self._align = align
+        self._warp_enlarge = ENLARGE_MODES[enlarge]
+        self._max_k = MAX_SUPERSAMPLE if shrink == "area" else 1
+        side = self._size
+        self._fine = {  # (k, image ndim) -> intermediate crop of the anti-aliased shrink
+            (k, ch): np.zeros((k * side, k * side, 3)[:ch], dtype=np.uint8)
+            for k in range(2, self._max_k + 1)
+            for ch in (2, 3)
+        }
         self._input_index = as_int(self._interpreter.get_input_details()[0]["index"])
         self._output_index = as_int(self._interpreter.get_output_details()[0]["index"])
         self._lut = input_lut(spec)
@@ -102,7 +137,8 @@ class ExpressionClassifier:
         where ``h`` is the crop's centre and ``step`` the frame pixels per crop pixel.
         """
         (ax, ay), (bx, by) = sorted((detection.right_eye, detection.left_eye))
-        angle = math.atan2(by - ay, bx - ax)  # 0 when the eyes are level; never upside down
+        # 0 when the eyes are level (or without alignment); never upside down
+        angle = math.atan2(by - ay, bx - ax) if self._align else 0.0
         cx, cy = detection.box.center
         side = max(detection.box.width, detection.box.height) * (1.0 + self._margin)
         step = side / self._size
@@ -114,14 +150,36 @@ class ExpressionClassifier:
         )
 
     def _warp(self, image: ImageArray, detection: Detection, dst: ImageArray) -> None:
+        matrix = self.alignment_matrix(detection)
+        size = self._size
+        step = math.hypot(matrix[0, 0], matrix[1, 0])  # frame pixels per crop pixel
+        k = min(self._max_k, math.ceil(step - 1e-9))
+        if k < 2:
+            flags = self._warp_enlarge if step < 1.0 else cv2.INTER_LINEAR
+            cv2.warpAffine(
+                image,
+                matrix,
+                (size, size),
+                dst=dst,
+                flags=flags | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            return
+        # fine pixel (u', v') is crop pixel ((u' + 0.5) / k - 0.5, ...): k x k of them per pixel
+        offset = 0.5 / k - 0.5
+        fine_matrix = matrix.copy()
+        fine_matrix[:, :2] /= k
+        fine_matrix[:, 2] += (matrix[:, 0] + matrix[:, 1]) * offset
+        fine = self._fine[(k, image.ndim)]
         cv2.warpAffine(
             image,
-            self.alignment_matrix(detection),
-            (self._size, self._size),
-            dst=dst,
+            fine_matrix,
+            (k * size, k * size),
+            dst=fine,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
+        cv2.resize(fine, (size, size), dst=dst, interpolation=cv2.INTER_AREA)
 
     def align(self, gray: ImageArray, detection: Detection) -> ImageArray:
         """Rotate the face upright on the eye line and crop it into the model-sized buffer."""
