@@ -3,7 +3,9 @@
 Usage: python scripts/crop_path.py [--data ../shared/data/ferplus/valid.npz] [--faces N]
        [--seed 21] [--sizes 20,28,40,64,96,160] [--source 192] [--canvas 2.5]
        [--border replicate|grey] [--noise SIGMA] [--extra margin=0.2,shrink=area ...]
-       [--limit N] [--json]
+       [--limit N] [--json] [--save PROBS.npz]
+       python scripts/crop_path.py --timing 2000   (ms per face of each crop path)
+       python scripts/crop_path.py --compare PROBS.npz default enlarge=cubic   (paired B - A)
 
 `edge eval` feeds 48x48 FER crops straight into the model; the runtime never sees one. Here each
 FER+ face (all of them, or ``--faces`` drawn with ``--seed``; ``--limit`` keeps the first N for a
@@ -46,7 +48,7 @@ from edge.inference.classifier import ExpressionClassifier
 from edge.tools.eval.data import DataError, load_dataset, subset
 from edge.tools.eval.metrics import confusion_matrix, expected_calibration_error, macro_f1, top1
 from edge.tools.eval.shares import share_error, window_indices
-from edge.types import Box
+from edge.types import Box, Detection
 
 WINDOW_FACES = 20
 WINDOWS = 500
@@ -188,6 +190,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name, clf in classifiers.items():
                 probs[s][name][i] = clf.classify_faces(rgb, [best])[0]
     elapsed = time.perf_counter() - t0
+    if args.save is not None:
+        arrays = {"reference": ref, "labels": data.labels[:n], "votes": votes[:n]}
+        for s in sizes:
+            arrays[f"found_{s}"] = found[s]
+            for name in named:
+                arrays[f"probs_{s}_{name}"] = probs[s][name]
+        np.savez_compressed(args.save, **arrays)
     labels, votes = data.labels[:n], votes[:n]
     per_size: dict[str, Any] = {}
     for s in sizes:
@@ -217,6 +226,86 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "reference_all": scores(ref, labels, votes),
         "sizes": per_size,
     }
+
+
+def timing(reps: int) -> str:
+    """Median and p95 ms of one ``crop_into`` (warp + grey) per face side and crop setting, on a
+    1280x720 RGB frame, one thread."""
+    cv2.setNumThreads(1)
+    spec = FaceAnalyzer.from_config(Config()).classifier.spec
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    modes = {"linear/linear": ("linear", "linear"), "area/linear": ("area", "linear"),
+             "linear/cubic": ("linear", "cubic"), "area/cubic": ("area", "cubic")}  # fmt: skip
+    lines = ["| face box px | " + " | ".join(f"{m} p50 / p95 ms" for m in modes) + " |",
+             "|---|" + "---|" * len(modes)]  # fmt: skip
+    for side in (24, 40, 64, 96, 160, 240, 400):
+        x0, y0 = 400.0, 150.0
+        det = Detection(
+            Box(x0, y0, x0 + side, y0 + side),
+            0.9,
+            (x0 + 0.7 * side, y0 + 0.38 * side),
+            (x0 + 0.3 * side, y0 + 0.35 * side),
+        )
+        cells = []
+        for shrink, enlarge in modes.values():
+            clf = ExpressionClassifier(spec, threads=1, margin=0.1, shrink=shrink, enlarge=enlarge)
+            for _ in range(50):
+                clf.crop_into(frame, det, 0)
+            ms = np.empty(reps)
+            for i in range(reps):
+                t0 = time.perf_counter()
+                clf.crop_into(frame, det, 0)
+                ms[i] = (time.perf_counter() - t0) * 1000.0
+            cells.append(f"{np.median(ms):.3f} / {np.percentile(ms, 95):.3f}")
+        lines.append(f"| {side} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _diffs(
+    pair: tuple[np.ndarray, ...], li: np.ndarray, vi: np.ndarray, seed: int
+) -> tuple[float, float]:
+    """(top-1 of b - top-1 of a on rows ``li``, share L1 of b - of a on 500 windows of 20 of the
+    rows ``vi``, drawn with ``seed``)."""
+    a, b, y, v = pair
+    top = (b[li].argmax(1) == y[li]).mean() - (a[li].argmax(1) == y[li]).mean()
+    win = window_indices(len(vi), WINDOW_FACES, WINDOWS, seed)
+    av, bv, vv = a[vi], b[vi], v[vi]
+    share = share_error(bv, vv, win).mean_l1 - share_error(av, vv, win).mean_l1
+    return float(top), float(share)
+
+
+def compare(path: Path, first: str, second: str, draws: int = 400) -> str:
+    """Paired difference ``second - first`` per face size from a ``--save`` file: top-1 and share
+    L1 (500 windows of 20 voted faces, seed 21), with a 95 % interval from ``draws`` half-samples
+    of the detected faces drawn without replacement (whose spread around the full-set value is
+    that of the full-set estimate; each with its own windows, so window choice counts too)."""
+    data = np.load(path)
+    labels, votes = data["labels"], data["votes"]
+    sizes = sorted(int(k.split("_")[1]) for k in data.files if k.startswith("found_"))
+    rng = np.random.default_rng(21)
+    lines = [f"{second} - {first} (paired; 95 % half-sample interval, {draws} draws)", "",
+             "| face px | faces | top-1 diff | share L1 diff |", "|---|---|---|---|"]  # fmt: skip
+    for s in sizes:
+        hit = data[f"found_{s}"]
+        y, v = labels[hit], votes[hit]
+        pair = (data[f"probs_{s}_{first}"][hit], data[f"probs_{s}_{second}"][hit], y, v)
+        lab = np.flatnonzero(y >= 0)
+        voted = np.flatnonzero(~np.isnan(v).any(axis=1))
+        top, share = _diffs(pair, lab, voted, 21)
+        half = [
+            _diffs(
+                pair,
+                rng.choice(lab, len(lab) // 2, replace=False),
+                rng.choice(voted, len(voted) // 2, replace=False),
+                100 + i,
+            )
+            for i in range(draws)
+        ]
+        lo, hi = np.percentile(np.array(half), [2.5, 97.5], axis=0)
+        lines.append(f"| {s} | {len(lab)} | {top:+.4f} [{lo[0]:+.4f}, {hi[0]:+.4f}] "
+                     f"| {share:+.4f} [{lo[1]:+.4f}, {hi[1]:+.4f}] |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _f(v: float | None, digits: int = 3) -> str:
@@ -268,7 +357,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", type=float, default=0.0, help="frame noise sigma (grey)")
     parser.add_argument("--extra", action="append", default=[], help="margin=M,shrink=area,...")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--save", type=Path, help="also write every face's probabilities (.npz)")
+    parser.add_argument("--timing", type=int, metavar="REPS", help="only time the crop paths")
+    parser.add_argument("--compare", nargs=3, metavar=("PROBS.npz", "A", "B"),
+                        help="only the paired difference B - A from a --save file")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.compare:
+        print(compare(Path(args.compare[0]), args.compare[1], args.compare[2]))
+        return 0
+    if args.timing:
+        print(timing(args.timing))
+        return 0
     try:
         for text in args.extra:
             parse_setting(text)

@@ -1,7 +1,8 @@
 """Real small faces: detector crops from scene photos, as `edge detect` cuts them (issue 21).
 
 Usage: python scripts/small_faces.py [--scenes ../shared/data/scenes] [--config F] [--model ID]
-       [--sizes 40,32,24,20,16] [--jitters 10] [--json]
+       [--sizes 40,32,24,20,16] [--jitters 10] [--shrink linear|area] [--enlarge linear|cubic]
+       [--json]
 
 The scene photos carry no expression labels, so this measures what can be measured honestly:
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from edge.config import Config, load
 from edge.inference.analyzer import FaceAnalyzer
+from edge.inference.classifier import ENLARGE_MODES, SHRINK_MODES, ExpressionClassifier
 from edge.types import Box, Detection
 
 SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -83,6 +85,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             update={"classifier": config.classifier.model_copy(update={"model": args.model})}
         )
     analyzer = FaceAnalyzer.from_config(config)
+    if args.shrink or args.enlarge:  # another crop path, else the runtime's defaults
+        crop = {"shrink": args.shrink, "enlarge": args.enlarge}
+        analyzer = FaceAnalyzer(
+            analyzer.detector,
+            ExpressionClassifier(
+                analyzer.classifier.spec,
+                threads=config.classifier.threads,
+                margin=config.classifier.margin,
+                flip_tta=config.classifier.flip_tta,
+                **{k: v for k, v in crop.items() if v},
+            ),
+        )
     sizes = [int(s) for s in args.sizes.split(",")]
     amounts = [0.05, 0.1, 0.2]
     rng = np.random.default_rng(21)
@@ -179,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="classifier id (default: the configured default)")
     parser.add_argument("--sizes", default="40,32,24,20,16")
     parser.add_argument("--jitters", type=int, default=10)
+    parser.add_argument("--shrink", choices=SHRINK_MODES, help="crop shrink (default: runtime's)")
+    parser.add_argument("--enlarge", choices=list(ENLARGE_MODES), help="crop enlarge (ditto)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if not args.scenes.is_dir():
