@@ -266,9 +266,11 @@ def _diffs(
     pair: tuple[np.ndarray, ...], li: np.ndarray, vi: np.ndarray, seed: int
 ) -> tuple[float, float]:
     """(top-1 of b - top-1 of a on rows ``li``, share L1 of b - of a on 500 windows of 20 of the
-    rows ``vi``, drawn with ``seed``)."""
+    rows ``vi``, drawn with ``seed``; NaN when they cannot fill a window)."""
     a, b, y, v = pair
     top = (b[li].argmax(1) == y[li]).mean() - (a[li].argmax(1) == y[li]).mean()
+    if len(vi) < WINDOW_FACES:
+        return float(top), float("nan")  # too few faces for one window
     win = window_indices(len(vi), WINDOW_FACES, WINDOWS, seed)
     av, bv, vv = a[vi], b[vi], v[vi]
     share = share_error(bv, vv, win).mean_l1 - share_error(av, vv, win).mean_l1
