@@ -75,9 +75,9 @@ class ExpressionClassifier:
         self._max_k = MAX_SUPERSAMPLE if shrink == "area" else 1
         side = self._size
         self._fine = {  # (k, image ndim) -> intermediate crop of the anti-aliased shrink
-            (k, ch): np.zeros((k * side, k * side, 3)[:ch], dtype=np.uint8)
+            (k, ndim): np.zeros((k * side, k * side, 3)[:ndim], dtype=np.uint8)
             for k in range(2, self._max_k + 1)
-            for ch in (2, 3)
+            for ndim in (2, 3)  # grey frame: k*side x k*side; RGB frame: ... x 3
         }
         self._input_index = as_int(self._interpreter.get_input_details()[0]["index"])
         self._output_index = as_int(self._interpreter.get_output_details()[0]["index"])
