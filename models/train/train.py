@@ -567,13 +567,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "epoch, best score from DIR/state; every setting from DIR/run_args.json except "
         "--max-minutes and --stop-after, which this command line sets)",
     )
+    p.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="with --targets votes: soft targets of an ensemble from teacher.py, one row per "
+        "face of --data; the training target becomes (1 - w) * votes + w * teacher",
+    )
+    p.add_argument(
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        help="w of --teacher in the training target (0..1)",
+    )
     a = p.parse_args(argv)
+    if a.teacher is not None and a.targets != "votes":
+        p.error("--teacher needs --targets votes")
+    if not 0.0 <= a.teacher_weight <= 1.0:
+        p.error(f"--teacher-weight {a.teacher_weight}: use a number from 0 to 1")
     if a.widen_from is not None and (a.init_tflite is not None or a.resume is not None):
         p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
     return a
 
 
-PATH_ARGS = ("data", "select_data", "fer2013_train", "init_tflite", "out", "resume", "widen_from")
+PATH_ARGS = (
+    "data", "select_data", "fer2013_train", "init_tflite", "out", "resume", "widen_from", "teacher"
+)
 
 
 def continued_args(a: argparse.Namespace) -> argparse.Namespace:
@@ -582,6 +601,8 @@ def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     saved = json.loads((d / "run_args.json").read_text())
     saved.setdefault("widen_from", None)  # runs started before --widen-from existed
     saved.setdefault("widen_noise", 0.0)
+    saved.setdefault("teacher", None)  # runs started before --teacher existed
+    saved.setdefault("teacher_weight", 0.5)
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -674,6 +695,8 @@ def load_data(a: argparse.Namespace) -> tuple[Any, ...]:
         fp = load_ferplus(a.data)
         images, labels = fp["images"], fp["majority"]
         targets, keep = vote_targets(fp["votes"])
+        if getattr(a, "teacher", None) is not None:
+            targets = blend_teacher(targets, fp["images"], a.teacher, a.teacher_weight)
         is_val = ferplus_holdout(images, a.fer2013_train, a.val_frac, a.split_seed)
         dropped = int((~keep).sum())
         tr_idx, val_idx = np.flatnonzero(keep & ~is_val), np.flatnonzero(keep & is_val)
@@ -691,6 +714,22 @@ def load_data(a: argparse.Namespace) -> tuple[Any, ...]:
         t_tr, t_val = targets[tr_idx], targets[val_idx]
         y_tr = t_tr.argmax(axis=1)
     return x_tr, y_tr, t_tr, x_val, y_val, t_val, select, dropped
+
+
+def blend_teacher(
+    targets: np.ndarray, images: np.ndarray, path: Path, weight: float
+) -> np.ndarray:
+    """``(1 - weight) * targets + weight * teacher`` with the ensemble's soft targets from
+    ``teacher.py``; refuses a file made for other images."""
+    import hashlib
+
+    with np.load(path, allow_pickle=False) as t:
+        probs = np.asarray(t["probs"], dtype=np.float32)
+        sha = str(t["images_sha256"])
+    if sha != hashlib.sha256(images.tobytes()).hexdigest() or probs.shape != targets.shape:
+        raise SystemExit(f"{path}: made for other images than --data; run teacher.py on them")
+    print(f"teacher {path} weight {weight}", flush=True)
+    return ((1.0 - weight) * targets + weight * probs).astype(np.float32)
 
 
 def make_optimizer(a: argparse.Namespace, steps: int) -> tuple[Any, keras.optimizers.AdamW]:
