@@ -5,7 +5,8 @@ checkpoints of their softmax outputs on the clean face and its mirror image is w
 ``--out`` (``probs``: N x 7 float32, in the file's order, plus ``images_sha256`` and ``sources``
 so that ``train.py --teacher`` can check that the file belongs to the data it trains on). The
 teachers see the clean face; ``train.py`` pairs that answer with the degraded copies it trains on,
-so the student learns to say on a blurred, small or covered face what the ensemble says on the clean one.
+so the student learns to say on a blurred, small or covered face what the ensemble says on the
+clean one.
 
     python models/train/teacher.py /work/runs/robust/best.keras /work/runs/robust2/best.keras \
         /work/runs/wide/best.keras --out /work/runs/teacher_train.npz
