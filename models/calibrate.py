@@ -59,9 +59,14 @@ sys.path.insert(0, str(REPO_ROOT))
 from edge.config import Config  # noqa: E402
 from edge.inference.classifier import ExpressionClassifier  # noqa: E402
 from edge.inference.models import ModelSpec, get_spec  # noqa: E402
+from edge.inference.quality import QualityTemperature, temperatures  # noqa: E402
 from edge.tools.eval import metrics  # noqa: E402
 from edge.tools.eval.conditions import FAMILIES, LEVELS  # noqa: E402
 from edge.tools.eval.data import load_dataset  # noqa: E402
+
+sys.path.insert(0, str(MODELS_DIR))
+import quality_fit  # noqa: E402
+from quality_fit import QualitySet, features_of  # noqa: E402
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -109,19 +114,29 @@ def perturbed_copies(
     return out, names
 
 
+def uncalibrated(spec: ModelSpec) -> ModelSpec:
+    """``spec`` with every calibration removed (``T = 1``)."""
+    return dataclasses.replace(
+        spec,
+        temperature=1.0,
+        temperature_flip=None,
+        temperature_quality=None,
+        temperature_quality_flip=None,
+    )
+
+
+def raw_probs(spec: ModelSpec, images: list[np.ndarray], *, flip_tta: bool = False) -> np.ndarray:
+    """The classifier's probabilities at ``T = 1``; with ``flip_tta`` the mean of each face's
+    and its mirror image's outputs, as at run time."""
+    classifier = ExpressionClassifier(uncalibrated(spec), threads=1, margin=0.0, flip_tta=flip_tta)
+    return np.asarray([classifier.classify_crop(img) for img in images], dtype=np.float64)
+
+
 def raw_log_probs(
     spec: ModelSpec, images: list[np.ndarray], *, flip_tta: bool = False
 ) -> np.ndarray:
-    """Log of the classifier's probabilities at ``T = 1`` (clipped like the runtime); with
-    ``flip_tta`` the mean of each face's and its mirror image's outputs, as at run time."""
-    classifier = ExpressionClassifier(
-        dataclasses.replace(spec, temperature=1.0, temperature_flip=None),
-        threads=1,
-        margin=0.0,
-        flip_tta=flip_tta,
-    )
-    probs = np.asarray([classifier.classify_crop(img) for img in images], dtype=np.float64)
-    return metrics.log_probs_from_probs(probs)
+    """Log of :func:`raw_probs` (clipped like the runtime)."""
+    return metrics.log_probs_from_probs(raw_probs(spec, images, flip_tta=flip_tta))
 
 
 def scores(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:
@@ -165,9 +180,8 @@ def parse_mix(spec: str | None) -> list[str]:
     return list(dict.fromkeys(levels))
 
 
-def calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    spec = get_spec(args.models_dir, args.model, "classifier")
-    levels = parse_mix(args.mix)
+def calibration_faces(args: argparse.Namespace, spec: ModelSpec) -> tuple[Any, Any, str]:
+    """(images, labels, description) of the calibration split ``--holdout`` names."""
     if args.holdout == "ferplus":
         images, y_clean = ferplus_calibration_faces(args.fraction, args.seed)
         where = "ferplus/train.npz faces held out by "
@@ -177,6 +191,15 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
         held = stratified_split(train.labels, args.fraction, args.seed)
         images, y_clean = [train.images[i] for i in held], train.labels[held]
         where = f"{args.train.name}: stratified {args.fraction:g} split, seed {args.seed}"
+    return images, y_clean, where
+
+
+def calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    spec = get_spec(args.models_dir, args.model, "classifier")
+    if args.quality:
+        return calibrate_quality(args, spec)
+    levels = parse_mix(args.mix)
+    images, y_clean, where = calibration_faces(args, spec)
     lp_clean = raw_log_probs(spec, images, flip_tta=args.flip_tta)
     lp_cal, y_cal = lp_clean, y_clean
     if levels:
@@ -216,6 +239,92 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def quality_set(
+    spec: ModelSpec,
+    images: list[np.ndarray],
+    labels: np.ndarray,
+    levels: list[str],
+    *,
+    flip_tta: bool,
+    seed: int,
+) -> QualitySet:
+    """Every face clean (weight 13) and under every family at every level (weight 1 each);
+    face i's degradation under (family, level) draws from ``default_rng([seed, f, l, i])``."""
+    crops, conds, weights = list(images), ["clean:none"] * len(images), [13.0] * len(images)
+    for f, family in enumerate(FAMILIES):
+        for lv, level in enumerate(levels):
+            for i, img in enumerate(images):
+                rng = np.random.default_rng([seed, f, lv, i])
+                crops.append(FAMILIES[family].apply(np.asarray(img, np.uint8), level, rng))
+            conds += [f"{family}:{level}"] * len(images)
+            weights += [1.0] * len(images)
+    probs = raw_probs(spec, crops, flip_tta=flip_tta)
+    stack = np.stack([np.asarray(c, np.uint8) for c in crops])
+    return QualitySet(
+        features=features_of(stack, probs),
+        log_probs=metrics.log_probs_from_probs(probs),
+        labels=np.tile(np.asarray(labels, np.int64), len(FAMILIES) * len(levels) + 1),
+        weights=np.asarray(weights),
+        conditions=np.asarray(conds),
+    )
+
+
+def calibrate_quality(args: argparse.Namespace, spec: ModelSpec) -> dict[str, Any]:
+    """``--quality``: fit ``temperature_quality`` (or ``_flip``) and compare it per condition
+    with the manifest's scalar temperature on the calibration split."""
+    levels = parse_mix(args.mix) or list(LEVELS)
+    images, labels, where = calibration_faces(args, spec)
+    if any(np.asarray(img).shape != spec.input_shape[1:3] for img in images):
+        raise SystemExit("--quality needs calibration faces of the model's input size")
+    data = quality_set(spec, images, labels, levels, flip_tta=args.flip_tta, seed=args.seed)
+    model = quality_fit.fit(data)
+    scalar = (spec.temperature_flip or spec.temperature) if args.flip_tta else spec.temperature
+    temps = temperatures(model, data.features[:, :2], np.exp(data.log_probs))
+    per_condition: dict[str, Any] = {}
+    for cond in dict.fromkeys(data.conditions.tolist()):
+        m = data.conditions == cond
+        lp, y = data.log_probs[m], data.labels[m]
+        quality_p = metrics.apply_temperature(lp / temps[m][:, None], 1.0)
+        per_condition[cond] = {
+            "ece_scalar": round(metrics.expected_calibration_error(
+                metrics.apply_temperature(lp, scalar), y, 15), 4),
+            "ece_quality": round(metrics.expected_calibration_error(quality_p, y, 15), 4),
+        }  # fmt: skip
+    worst = max(per_condition.items(), key=lambda kv: kv[1]["ece_quality"])
+    return {
+        "model": spec.short_id,
+        "flip_tta": args.flip_tta,
+        "temperature_quality": model.describe(),
+        "fitted_on": f"{where}, each face clean (weight 13) and under 13 families x "
+        f"{'/'.join(levels)} (weight 1 each), n={len(data.labels)}",
+        "scalar_temperature": scalar,
+        "temperature_range": [round(float(temps.min()), 3), round(float(temps.max()), 3)],
+        "calibration_split": per_condition,
+        "worst": {"condition": worst[0], **worst[1]},
+        "over_0.05": {
+            "scalar": sum(v["ece_scalar"] > 0.05 for v in per_condition.values()),
+            "quality": sum(v["ece_quality"] > 0.05 for v in per_condition.values()),
+        },
+    }
+
+
+def write_quality(manifest: Path, model_id: str, key: str, table: str, note: str) -> None:
+    """Set ``<key> = {...}`` in ``[models.<model_id>]`` (replace, or add after the last
+    temperature line)."""
+    text = manifest.read_text(encoding="utf-8")
+    section = re.search(rf"^\[models\.{re.escape(model_id)}\]\n(?:(?!\[).*\n?)*", text, re.M)
+    if section is None:
+        raise SystemExit(f"{manifest}: no [models.{model_id}] section")
+    line = f"{key} = {table}  # {note}"
+    body, count = re.subn(rf"^{key} = [^\n]*$", line, section.group(0), flags=re.M)
+    if count == 0:
+        lines = body.split("\n")
+        last = max(i for i, ln in enumerate(lines) if ln.startswith("temperature"))
+        lines.insert(last + 1, line)
+        body = "\n".join(lines)
+    manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=Config().classifier.model, help="classifier id")
@@ -245,10 +354,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="fit on the flip-TTA output (classifier.flip_tta) instead of one pass",
     )
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="fit the per-face quality temperature (edge.inference.quality) on every face "
+        "clean and under every degradation at the --mix levels (default: all three)",
+    )
     parser.add_argument("--write", action="store_true", help="store T in manifest.toml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = calibrate(args)
+    if args.quality:
+        return report_quality(args, result)
     if args.write:
         if args.holdout == "ferplus" or args.mix:
             note = f"models/calibrate.py --holdout {args.holdout}"
@@ -276,6 +393,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         key = "temperature_flip" if args.flip_tta else "temperature"
         print(f"wrote {key} = {result['temperature']} to {result['written']}")
+    return 0
+
+
+def report_quality(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """Print (or write) the ``--quality`` result."""
+    if args.write:
+        key = "temperature_quality_flip" if args.flip_tta else "temperature_quality"
+        table = quality_fit.toml_table(
+            QualityTemperature(
+                **{
+                    k: v
+                    for k, v in result["temperature_quality"].items()
+                    if k not in ("min", "max")
+                },
+                t_min=result["temperature_quality"]["min"],
+                t_max=result["temperature_quality"]["max"],
+            )
+        )
+        note = f"models/calibrate.py --quality --holdout {args.holdout}"
+        note += " --flip-tta" if args.flip_tta else ""
+        write_quality(args.models_dir / "manifest.toml", args.model, key, table, note)
+        result["written"] = f"{key} in {args.models_dir / 'manifest.toml'}"
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['model']}: {result['temperature_quality']} ({result['fitted_on']})")
+    print(
+        f"  T range {result['temperature_range']}; ECE > 0.05 in {result['over_0.05']} "
+        f"conditions of {len(result['calibration_split'])}; worst {result['worst']}"
+    )
+    if "written" in result:
+        print(f"wrote {result['written']}")
     return 0
 
 

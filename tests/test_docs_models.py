@@ -38,18 +38,25 @@ def test_mqtt_payload_examples_name_the_default_models() -> None:
 
 
 def test_mqtt_confidence_names_the_default_temperature() -> None:
-    """docs/mqtt.md's `confidence` row gives the default classifier's id and the temperature
-    the default config applies (temperature_flip with the default flip pass)."""
+    """docs/mqtt.md's `confidence` row gives the default classifier's id and the calibration
+    the default config applies: the manifest key of its per-face quality temperature when it
+    has one (temperature_quality_flip with the default flip pass), else its scalar temperature."""
     config = Config()
     spec = get_spec(bundled_models_dir(), config.classifier.model, "classifier")
-    temperature = spec.temperature_flip if config.classifier.flip_tta else spec.temperature
+    flip = config.classifier.flip_tta
+    quality = spec.temperature_quality_flip if flip else spec.temperature_quality
+    temperature = spec.temperature_flip if flip else spec.temperature
     [row] = [
         line
         for line in (REPO / "docs" / "mqtt.md").read_text().splitlines()
         if line.startswith("| `confidence` |")
     ]
     assert f"`{config.classifier.model}`" in row
-    assert f"T = {temperature:g}" in row
+    if quality is not None:
+        key = "temperature_quality_flip" if flip else "temperature_quality"
+        assert f"`{key}`" in row
+    else:
+        assert f"T = {temperature:g}" in row
 
 
 def test_no_doc_calls_another_classifier_the_default() -> None:

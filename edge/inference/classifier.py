@@ -34,6 +34,12 @@ import numpy as np
 
 from edge.inference.models import ModelSpec, load_model
 from edge.inference.preprocess import input_lut, resize_interpolation
+from edge.inference.quality import (
+    LOG_CLIP,
+    QualityFeatures,
+    QualityTemperature,
+    temperatures,
+)
 from edge.inference.runtime import as_int
 from edge.types import EXPRESSIONS, Detection, FloatArray, ImageArray
 
@@ -92,11 +98,20 @@ class ExpressionClassifier:
         flip_t = spec.temperature_flip if flip_tta else None
         self._temperature: float = spec.temperature if flip_t is None else flip_t
         self._inv_temperature = 1.0 / self._temperature
+        self._quality = spec.temperature_quality_flip if flip_tta else spec.temperature_quality
+        self._features = QualityFeatures(self._size)
         self._flip = flip_tta
         self._rows = 1  # the interpreter's current batch size
         self._crops = np.zeros((0, self._size, self._size), dtype=np.uint8)
         self._input = np.zeros((0, self._size, self._size, 1), dtype=self._lut.dtype)
         self._grow(INITIAL_SLOTS)
+
+    @property
+    def temperature_quality(self) -> QualityTemperature | None:
+        """The per-face quality temperature applied instead of :attr:`temperature` (the
+        manifest's ``temperature_quality_flip`` with flip TTA, else ``temperature_quality``),
+        or None."""
+        return self._quality
 
     @property
     def input_size(self) -> int:
@@ -234,6 +249,8 @@ class ExpressionClassifier:
         probs = (raw.astype(np.float32) - self._out_zero) * self._out_scale
         if self._flip:
             probs = (probs[:count] + probs[count:]) * np.float32(0.5)
+        if self._quality is not None:
+            return self._quality_scaled(probs, count)
         return self._normalized(probs)
 
     def classify_crop(self, crop: ImageArray) -> tuple[float, ...]:
@@ -258,6 +275,18 @@ class ExpressionClassifier:
         """Run the model once on the last batch's input (for benchmarks of bare invoke)."""
         self._interpreter.set_tensor(self._input_index, self._input[: self._rows])
         self._interpreter.invoke()
+
+    def _quality_scaled(self, probs: FloatArray, count: int) -> FloatArray:
+        """Each row normalised, then scaled by its own temperature from the crop's quality
+        (``edge.inference.quality``): ``p ∝ exp(log max(p, 1e-6) / T)``."""
+        assert self._quality is not None
+        total = probs.sum(axis=1, keepdims=True, dtype=np.float64)
+        p = np.where(total > 0, probs / np.maximum(total, 1e-30), 1.0 / probs.shape[1])
+        temps = temperatures(self._quality, self._features.crop_features(self._crops[:count]), p)
+        logp = np.log(np.maximum(p, LOG_CLIP)) / temps[:, None]
+        scaled = np.exp(logp - logp.max(axis=1, keepdims=True))
+        out: FloatArray = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+        return out
 
     def _normalized(self, probs: FloatArray) -> FloatArray:
         """Temperature-scaled probabilities, each row summing to 1."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.inference.quality import QualityTemperature
 from edge.inference.runtime import Interpreter, as_int, make_interpreter
 from edge.types import EXPRESSIONS
 
@@ -72,6 +73,10 @@ class ModelSpec:
     #: Temperature for the flip-TTA output (mean of a face and its mirror image); None: use
     #: ``temperature``. Averaging two passes softens the output, so it needs its own fit.
     temperature_flip: float | None = None
+    #: Per-face temperature from crop quality (``edge.inference.quality``) for the one-pass and
+    #: the flip-TTA output; when present it replaces ``temperature`` / ``temperature_flip``.
+    temperature_quality: QualityTemperature | None = None
+    temperature_quality_flip: QualityTemperature | None = None
 
     @property
     def short_id(self) -> str:
@@ -130,6 +135,8 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
                 temperature=_temperature(entry, "temperature") or 1.0,
                 extra={k: v for k, v in entry.items() if k in ("anchors", "outputs", "score_clip")},
                 temperature_flip=_temperature(entry, "temperature_flip"),
+                temperature_quality=_quality(entry, "temperature_quality"),
+                temperature_quality_flip=_quality(entry, "temperature_quality_flip"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"manifest {path}: entry {model_id!r} is malformed: {exc}") from None
@@ -144,6 +151,11 @@ def _temperature(entry: dict[str, Any], key: str) -> float | None:
     if not value > 0:  # also catches NaN
         raise ValueError(f"{key} = {entry[key]!r} must be > 0 (1.0 = no calibration)")
     return value
+
+
+def _quality(entry: dict[str, Any], key: str) -> QualityTemperature | None:
+    """``entry[key]`` as a quality temperature table, or None when the key is absent."""
+    return QualityTemperature.from_manifest(key, entry[key]) if key in entry else None
 
 
 def get_spec(models_dir: Path, model_id: str, kind: str) -> ModelSpec:

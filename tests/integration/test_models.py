@@ -20,6 +20,7 @@ from edge.inference.models import (
     load_model,
     read_manifest,
 )
+from edge.inference.quality import QualityFeatures, QualityTemperature, temperatures
 from edge.types import EXPRESSIONS
 
 pytestmark = pytest.mark.integration
@@ -132,6 +133,8 @@ def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
         get_spec(bundled_models_dir(), Config().classifier.model, "classifier"),
         temperature=1.0,
         temperature_flip=None,
+        temperature_quality=None,
+        temperature_quality_flip=None,
     )
     plain = ExpressionClassifier(spec, threads=1, margin=0.1)
     tta = ExpressionClassifier(spec, threads=1, margin=0.1, flip_tta=True)
@@ -154,7 +157,11 @@ def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
 def test_flip_tta_uses_its_own_temperature() -> None:
     """A manifest's temperature_flip is applied to the flip-TTA output and temperature to the
     single pass: each mode gets the temperature fitted for it."""
-    base = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    base = dataclasses.replace(
+        get_spec(bundled_models_dir(), Config().classifier.model, "classifier"),
+        temperature_quality=None,
+        temperature_quality_flip=None,
+    )
     raw = dataclasses.replace(base, temperature=1.0, temperature_flip=None)
     scaled = dataclasses.replace(base, temperature=0.9, temperature_flip=0.5)
     frame = sample_frame(70)
@@ -179,4 +186,60 @@ def test_bad_temperature_in_manifest_is_refused(tmp_path: Path, value: str) -> N
     text = manifest.read_text()
     manifest.write_text(text.replace("temperature_flip = 0.858", f"temperature_flip = {value}", 1))
     with pytest.raises(ModelError, match=r"temperature_flip = .* must be > 0"):
+        get_spec(models, "edge_fer_cnn_int8", "classifier")
+
+
+def test_quality_temperature_scales_each_face_by_its_own_crop() -> None:
+    """With a temperature_quality table each face gets T from its own crop and output: a sharp
+    and a blurred crop get different temperatures, each output is softmax(log p / T) of the
+    uncalibrated output (so the top class never changes), and the flip pass uses the _flip
+    table."""
+    base = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    raw = dataclasses.replace(
+        base, temperature=1.0, temperature_flip=None,
+        temperature_quality=None, temperature_quality_flip=None,
+    )  # fmt: skip
+    one = QualityTemperature(-0.3, -0.8, 0.1, 0.2)
+    flip = QualityTemperature(0.4, 0.0, 0.0, 0.0)
+    spec = dataclasses.replace(raw, temperature_quality=one, temperature_quality_flip=flip)
+    frame = sample_frame(70)
+    gray = np.asarray(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    det = max(FaceAnalyzer.from_config(Config()).detector.detect(frame), key=lambda d: d.box.area)
+    sharp = ExpressionClassifier(raw, threads=1, margin=0.1).align(gray, det).copy()
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 2.0)
+    seen = []
+    for crop in (sharp, blurred):
+        plain = np.array(ExpressionClassifier(raw, threads=1, margin=0.1).classify_crop(crop))
+        feats = QualityFeatures(48).crop_features(crop[None])
+        t = float(temperatures(one, feats, plain[None])[0])
+        expected = np.exp(np.log(np.maximum(plain, 1e-6)) / t)
+        got = ExpressionClassifier(spec, threads=1, margin=0.1).classify_crop(crop)
+        np.testing.assert_allclose(got, expected / expected.sum(), atol=1e-5)
+        assert int(np.argmax(got)) == int(np.argmax(plain))
+        seen.append(t)
+        tta_plain = np.array(
+            ExpressionClassifier(raw, threads=1, margin=0.1, flip_tta=True).classify_crop(crop)
+        )
+        tta = ExpressionClassifier(spec, threads=1, margin=0.1, flip_tta=True)
+        assert tta.temperature_quality == flip
+        expected = np.exp(np.log(np.maximum(tta_plain, 1e-6)) / np.exp(0.4))
+        np.testing.assert_allclose(tta.classify_crop(crop), expected / expected.sum(), atol=1e-5)
+    assert seen[1] > seen[0] * 1.2  # blur raises the temperature under this table
+
+
+def test_bad_quality_table_in_manifest_is_refused(tmp_path: Path) -> None:
+    """A temperature_quality_flip table with a missing coefficient is a malformed manifest
+    entry that names the model, the key and the fix."""
+    models = _copy_models(tmp_path)
+    manifest = models / "manifest.toml"
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace(
+            "temperature_flip = 0.858",
+            "temperature_flip = 0.858\ntemperature_quality_flip = { intercept = -0.5 }",
+            1,
+        )
+    )
+    with pytest.raises(ModelError, match=r"'edge_fer_cnn_int8' is malformed: "
+                       r"temperature_quality_flip\.sharpness is missing; rerun"):  # fmt: skip
         get_spec(models, "edge_fer_cnn_int8", "classifier")

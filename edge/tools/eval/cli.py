@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--temperature",
         type=number(float, gt=0),
         metavar="T",
-        help="override the manifest's temperature (e.g. 1 to see the uncalibrated model)",
+        help="override the manifest's temperatures, the per-face quality temperature included, "
+        "with this one (e.g. 1 to see the uncalibrated model)",
     )
     parser.add_argument(
         "--threads",
@@ -167,7 +168,13 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         return _fail(f"--model: {exc}")
     if args.temperature is not None:
-        spec = dataclasses.replace(spec, temperature=args.temperature, temperature_flip=None)
+        spec = dataclasses.replace(
+            spec,
+            temperature=args.temperature,
+            temperature_flip=None,
+            temperature_quality=None,
+            temperature_quality_flip=None,
+        )
     try:
         dataset = load_dataset(args.data, spec.labels)
         if args.limit is not None:
@@ -186,6 +193,11 @@ def run(args: argparse.Namespace) -> int:
         "model": spec.short_id,
         "temperature": classifier.temperature,
         "flip_tta": flip_tta,
+        "temperature_quality": (
+            None
+            if classifier.temperature_quality is None
+            else classifier.temperature_quality.describe()
+        ),
         "overall": summarize(probs[labelled], dataset.labels[labelled], spec.labels),
     }
     if dataset.votes is not None:

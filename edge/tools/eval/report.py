@@ -106,10 +106,18 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 def to_markdown(report: dict[str, Any]) -> str:
     """Human-readable report: headline numbers, per-class table, confusion matrix, groups."""
     o = report["overall"]
+    quality = report.get("temperature_quality")
+    calibration = (
+        f"temperature {report['temperature']:g}"
+        if quality is None
+        else "per-face quality temperature ("
+        + ", ".join(f"{k} {v:g}" for k, v in quality.items())
+        + ")"
+    )
     lines = [
         f"# edge eval: {report['data']}",
         "",
-        f"model `{report['model']}`, temperature {report['temperature']:g}"
+        f"model `{report['model']}`, {calibration}"
         f"{', flip TTA' if report.get('flip_tta') else ''}, {o['n']} samples",
         "",
         "| top1 | macro_f1 | ece (15 bins) | nll | mean confidence |",
