@@ -34,15 +34,18 @@ SELECT_LEVELS = ("mild", "moderate")
 SELECT_SEED = 2121
 
 
-def robust_batch(x_u8: np.ndarray, step: int, *, p: float, seed: int) -> np.ndarray:
-    """Degrade a ``p`` share of a (B, H, W[, 1]) uint8 batch; deterministic in (seed, step)."""
+def robust_batch(
+    x_u8: np.ndarray, step: int, *, p: float, seed: int, power: float = 1.0
+) -> np.ndarray:
+    """Degrade a ``p`` share of a (B, H, W[, 1]) uint8 batch; deterministic in (seed, step);
+    ``power`` > 1 weights the strengths towards mild (``random_condition``)."""
     rng = np.random.default_rng([seed, 21, int(step)])
     out = np.array(x_u8, dtype=np.uint8, copy=True)
     squeeze = out.ndim == 4
     for i in range(len(out)):
         if rng.random() < p:
             img = out[i, ..., 0] if squeeze else out[i]
-            deg = random_condition(np.ascontiguousarray(img), rng)
+            deg = random_condition(np.ascontiguousarray(img), rng, power)
             if squeeze:
                 out[i, ..., 0] = deg
             else:

@@ -568,6 +568,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-minutes and --stop-after, which this command line sets)",
     )
     p.add_argument(
+        "--robust-power",
+        type=float,
+        default=1.0,
+        help="with --robust-p: strengths none + (severe - none) * u**POWER, u uniform; 1 = "
+        "uniform (the earlier runs), > 1 = more mild than severe degradations",
+    )
+    p.add_argument(
         "--teacher",
         type=Path,
         default=None,
@@ -603,6 +610,7 @@ def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     saved.setdefault("widen_noise", 0.0)
     saved.setdefault("teacher", None)  # runs started before --teacher existed
     saved.setdefault("teacher_weight", 0.5)
+    saved.setdefault("robust_power", 1.0)
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -619,6 +627,7 @@ def make_resumable_dataset(
     seed: int,
     aug_cfg: dict[str, float],
     robust_p: float,
+    robust_power: float = 1.0,
     first_epoch: int,
     epochs: int,
 ) -> tf.data.Dataset:
@@ -639,7 +648,7 @@ def make_resumable_dataset(
     ws = tf.constant(sample_w.astype(np.float32))
 
     def degrade(batch: np.ndarray, step: np.int64) -> np.ndarray:
-        return robust_batch(batch, int(step), p=robust_p, seed=seed)
+        return robust_batch(batch, int(step), p=robust_p, seed=seed, power=robust_power)
 
     def load(step: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         xb = tf.cast(tf.gather(x_u8, idx), tf.float32) / 127.5 - 1.0
@@ -814,7 +823,8 @@ def main(argv: list[str] | None = None) -> int:
     if resumable:
         ds = make_resumable_dataset(
             x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg,
-            robust_p=a.robust_p, first_epoch=a.initial_epoch, epochs=a.epochs,
+            robust_p=a.robust_p, robust_power=a.robust_power, first_epoch=a.initial_epoch,
+            epochs=a.epochs,
         )  # fmt: skip
     else:
         ds = make_dataset(

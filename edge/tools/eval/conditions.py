@@ -340,9 +340,13 @@ def parse_conditions(spec: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
-def random_condition(img: Gray, rng: np.random.Generator) -> Gray:
-    """Training augmentation: a random family at a strength drawn uniformly between its
-    ``none`` and ``severe`` levels."""
+def random_condition(img: Gray, rng: np.random.Generator, power: float = 1.0) -> Gray:
+    """Training augmentation: a random family at a strength ``none + (severe - none) * u**power``
+    with ``u`` uniform in [0, 1): uniform between the ``none`` and ``severe`` levels for
+    ``power`` 1, weighted towards the mild end for ``power`` > 1."""
     family = list(FAMILIES.values())[int(rng.integers(len(FAMILIES)))]
-    strength = rng.uniform(min(family.none, family.severe), max(family.none, family.severe))
+    if power == 1.0:  # the original draw, kept bit for bit (reproducible earlier runs)
+        strength = rng.uniform(min(family.none, family.severe), max(family.none, family.severe))
+    else:
+        strength = family.none + (family.severe - family.none) * rng.uniform(0.0, 1.0) ** power
     return family.fn(img, float(strength), rng)

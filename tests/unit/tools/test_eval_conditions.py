@@ -158,3 +158,21 @@ def test_random_condition_is_seeded() -> None:
     b = [random_condition(img, np.random.default_rng(s)) for s in range(5)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert all(x.shape == img.shape and x.dtype == np.uint8 for x in a)
+
+
+def test_power_weights_random_strengths_towards_mild() -> None:
+    """With power > 1 the same draws degrade a face less on average than with power 1 (the
+    strength is none + (severe - none) * u**power), and power 1 keeps the uniform draw between
+    the none and severe levels that the earlier training runs used."""
+    img = _face()
+
+    def change(power: float) -> float:
+        out = [random_condition(img, np.random.default_rng([7, s]), power) for s in range(300)]
+        return float(np.mean([np.abs(o.astype(int) - img.astype(int)).mean() for o in out]))
+
+    assert change(3.0) < 0.8 * change(1.0)
+    rng = np.random.default_rng([7, 0])
+    family = list(FAMILIES.values())[int(rng.integers(len(FAMILIES)))]
+    strength = rng.uniform(min(family.none, family.severe), max(family.none, family.severe))
+    expected = family.fn(img, float(strength), rng)
+    assert np.array_equal(random_condition(img, np.random.default_rng([7, 0])), expected)
