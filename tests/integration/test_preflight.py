@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from edge.config import Config
+from edge.inference.models import get_spec
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -115,10 +117,10 @@ def test_corrupt_model_hint_says_how_to_restore_and_lists_the_ids(tmp_path: Path
         ('labels = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]\n'
          'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
          'offset = -0.5, multiply = 2.0 }  # y = (x*scale + offset)*multiply; 48x48 crops: '
-         'auto = INTER_AREA when shrinking\ntemperature = 0.582',
+         'auto = INTER_AREA when shrinking\ntemperature = {T}',
          'labels = ["angry", "happy"]\n'
          'preprocess = { color = "gray", resize = "auto", scale = 0.00392156862745098, '
-         'offset = -0.5, multiply = 2.0 }\ntemperature = 0.582',
+         'offset = -0.5, multiply = 2.0 }\ntemperature = {T}',
          "classifier.model", "labels ['angry', 'happy'] differ"),
     ],
     ids=["detector_outputs", "detector_anchors", "classifier_labels"],
@@ -128,10 +130,13 @@ def test_model_and_manifest_tensor_mismatch_is_a_model_error(
 ) -> None:
     """A manifest whose tensor shapes (outputs, anchors, labels) do not match the file was a
     bare ValueError traceback in `run` and OK in `config check`; now both report the model
-    error at its key with what differs, exit 2."""
+    error at its key with what differs, exit 2 ({T}: the default classifier's temperature, so
+    the edit lands in the default's entry)."""
     models = _models_copy(tmp_path)
     manifest = models / "manifest.toml"
     text = manifest.read_text()
+    default_t = f"{get_spec(models, Config().classifier.model, 'classifier').temperature:g}"
+    old, new = old.replace("{T}", default_t), new.replace("{T}", default_t)
     assert old in text
     manifest.write_text(text.replace(old, new, 1))
     for res in _both(_write(tmp_path, f"models:\n  dir: {models}\n")):
