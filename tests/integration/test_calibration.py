@@ -4,9 +4,7 @@ and models/calibrate.py splits and writes reproducibly."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import shutil
-import sys
 import tomllib
 from pathlib import Path
 from types import ModuleType
@@ -18,20 +16,13 @@ from edge.inference.classifier import ExpressionClassifier
 from edge.inference.models import ModelError, bundled_models_dir, get_spec
 from edge.inference.preprocess import resize_interpolation
 from edge.tools.eval import metrics
-from tests.conftest import REPO_ROOT
+from tests.scriptmodule import load_script
 
 pytestmark = pytest.mark.integration
 
 
 def _calibrate_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "calibrate", REPO_ROOT / "models" / "calibrate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["calibrate"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("models/calibrate.py", "calibrate")
 
 
 def test_runtime_temperature_matches_metrics() -> None:

@@ -3,30 +3,21 @@ labelled synthetic frames, saves what --compare reads, and refuses bad input wit
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, shared_path
+from tests.conftest import shared_path
+from tests.scriptmodule import load_script
 
 pytestmark = pytest.mark.integration
 
 
 def _script() -> ModuleType:
-    name = "edge_crop_path_script"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "crop_path.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("scripts/crop_path.py", "edge_crop_path_script")
 
 
 @pytest.mark.shared_data

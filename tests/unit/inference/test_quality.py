@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -18,18 +15,13 @@ from edge.inference.quality import (
     entropy,
     temperatures,
 )
+from tests.scriptmodule import load_script
 
 GOOD = {"intercept": -0.5, "sharpness": -0.1, "contrast": -0.05, "entropy": 0.3}
 
 
 def _fit_module() -> ModuleType:
-    root = Path(__file__).resolve().parents[3]
-    spec = importlib.util.spec_from_file_location("quality_fit", root / "models" / "quality_fit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["quality_fit"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("models/quality_fit.py", "quality_fit")
 
 
 def test_manifest_table_round_trips_with_default_limits() -> None:

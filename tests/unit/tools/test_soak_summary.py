@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.soak_module import soak_module
+from tests.scriptmodule import soak_module
 
 soak = soak_module()
 
