@@ -59,7 +59,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from edge.config import Config  # noqa: E402
 from edge.inference.classifier import ExpressionClassifier  # noqa: E402
 from edge.inference.models import ModelSpec, get_spec  # noqa: E402
-from edge.inference.quality import QualityTemperature, temperatures  # noqa: E402
+from edge.inference.quality import temperatures  # noqa: E402
 from edge.tools.eval import metrics  # noqa: E402
 from edge.tools.eval.conditions import FAMILIES, LEVELS  # noqa: E402
 from edge.tools.eval.data import load_dataset  # noqa: E402
@@ -150,20 +150,22 @@ def scores(log_probs: np.ndarray, labels: np.ndarray, temperature: float) -> dic
 
 
 def write_temperature(
-    manifest: Path, model_id: str, temperature: float, note: str, *, key: str = "temperature"
+    manifest: Path, model_id: str, value: object, note: str, *, key: str = "temperature"
 ) -> None:
     """Replace the ``<key> = ...`` line of ``[models.<model_id>]``, nothing else; a missing
-    ``temperature_flip`` line is added after the ``temperature`` line."""
+    line (``temperature_flip``, ``temperature_quality[_flip]``, whose value is a TOML table) is
+    added after the section's last ``temperature...`` line."""
     text = manifest.read_text(encoding="utf-8")
     section = re.search(rf"^\[models\.{re.escape(model_id)}\]\n(?:(?!\[).*\n?)*", text, re.M)
     if section is None:
         raise SystemExit(f"{manifest}: no [models.{model_id}] section")
-    line = f"{key} = {temperature}  # {note}"
+    line = f"{key} = {value}  # {note}"
     body, count = re.subn(rf"^{key} = [^\n]*$", line, section.group(0), flags=re.M)
-    if count == 0 and key != "temperature":
-        body, count = re.subn(
-            r"^(temperature = [^\n]*)$", rf"\1\n{line}", section.group(0), flags=re.M
-        )
+    lines = body.split("\n")
+    anchors = [i for i, ln in enumerate(lines) if ln.startswith("temperature")]
+    if count == 0 and key != "temperature" and anchors:
+        lines.insert(anchors[-1] + 1, line)
+        body, count = "\n".join(lines), 1
     if count != 1:
         raise SystemExit(f"{manifest}: [models.{model_id}] needs exactly one temperature line")
     manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
@@ -308,23 +310,6 @@ def calibrate_quality(args: argparse.Namespace, spec: ModelSpec) -> dict[str, An
     }
 
 
-def write_quality(manifest: Path, model_id: str, key: str, table: str, note: str) -> None:
-    """Set ``<key> = {...}`` in ``[models.<model_id>]`` (replace, or add after the last
-    temperature line)."""
-    text = manifest.read_text(encoding="utf-8")
-    section = re.search(rf"^\[models\.{re.escape(model_id)}\]\n(?:(?!\[).*\n?)*", text, re.M)
-    if section is None:
-        raise SystemExit(f"{manifest}: no [models.{model_id}] section")
-    line = f"{key} = {table}  # {note}"
-    body, count = re.subn(rf"^{key} = [^\n]*$", line, section.group(0), flags=re.M)
-    if count == 0:
-        lines = body.split("\n")
-        last = max(i for i, ln in enumerate(lines) if ln.startswith("temperature"))
-        lines.insert(last + 1, line)
-        body = "\n".join(lines)
-    manifest.write_text(text[: section.start()] + body + text[section.end() :], encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=Config().classifier.model, help="classifier id")
@@ -400,20 +385,10 @@ def report_quality(args: argparse.Namespace, result: dict[str, Any]) -> int:
     """Print (or write) the ``--quality`` result."""
     if args.write:
         key = "temperature_quality_flip" if args.flip_tta else "temperature_quality"
-        table = quality_fit.toml_table(
-            QualityTemperature(
-                **{
-                    k: v
-                    for k, v in result["temperature_quality"].items()
-                    if k not in ("min", "max")
-                },
-                t_min=result["temperature_quality"]["min"],
-                t_max=result["temperature_quality"]["max"],
-            )
-        )
+        table = quality_fit.toml_table(result["temperature_quality"])
         note = f"models/calibrate.py --quality --holdout {args.holdout}"
         note += " --flip-tta" if args.flip_tta else ""
-        write_quality(args.models_dir / "manifest.toml", args.model, key, table, note)
+        write_temperature(args.models_dir / "manifest.toml", args.model, table, note, key=key)
         result["written"] = f"{key} in {args.models_dir / 'manifest.toml'}"
     if args.json:
         print(json.dumps(result, indent=2))

@@ -82,6 +82,7 @@ def fit(data: QualitySet, *, t_min: float = 0.2, t_max: float = 5.0) -> QualityT
     )
 
 
-def toml_table(model: QualityTemperature) -> str:
-    """``{ intercept = ..., ... }`` as the manifest stores it."""
-    return "{ " + ", ".join(f"{k} = {v!r}" for k, v in model.describe().items()) + " }"
+def toml_table(described: dict[str, float]) -> str:
+    """``{ intercept = ..., ... }`` of :meth:`QualityTemperature.describe`, as the manifest
+    stores it."""
+    return "{ " + ", ".join(f"{k} = {v!r}" for k, v in described.items()) + " }"

@@ -54,15 +54,6 @@ WINDOW_FACES = 20
 WINDOWS = 500
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    w = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    h = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = w * h
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
-
-
 def parse_setting(text: str) -> dict[str, Any]:
     """``margin=0.2,shrink=area,align=0`` -> classifier keyword arguments."""
     out: dict[str, Any] = {}
@@ -181,8 +172,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             off = pad * s / args.source
             target = Box(off, off, off + s, off + s)
             dets = analyzer.detect(rgb)
-            best = max(dets, key=lambda d: iou(d.box, target), default=None)
-            if best is None or iou(best.box, target) < 0.3:
+            best = max(dets, key=lambda d: d.box.iou(target), default=None)
+            if best is None or best.box.iou(target) < 0.3:
                 continue
             found[s][i] = True
             box_ratio[s].append(max(best.box.width, best.box.height) / s)

@@ -38,15 +38,6 @@ from edge.types import Box, Detection
 SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    w = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
-    h = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    inter = w * h
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
-
-
 def scaled(box: Box, s: float) -> Box:
     """``box`` in a frame resized by ``s``."""
     return Box(box.x0 * s, box.y0 * s, box.x1 * s, box.y1 * s)
@@ -123,8 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 img = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
                 target = scaled(face.detection.box, f)
                 dets = analyzer.detect(np.ascontiguousarray(img))
-                best = max(dets, key=lambda d: iou(d.box, target), default=None)
-                hit = best is not None and iou(best.box, target) >= 0.3
+                best = max(dets, key=lambda d: d.box.iou(target), default=None)
+                hit = best is not None and best.box.iou(target) >= 0.3
                 small[s]["found"].append(hit)
                 if hit and best is not None:
                     p = analyzer.classify(np.ascontiguousarray(img), [best])[0]

@@ -61,6 +61,28 @@ def test_write_temperature_changes_only_that_model(tmp_path: Path) -> None:
     assert after == before
 
 
+def test_write_quality_table_adds_it_to_that_model_only(tmp_path: Path) -> None:
+    """--quality --write adds a temperature_quality table to a model that had none, and the
+    loader reads it back as the same coefficients; no other model changes."""
+    calibrate = _calibrate_module()
+    fit = load_script("models/quality_fit.py", "quality_fit")
+    models = tmp_path / "models"
+    shutil.copytree(bundled_models_dir(), models, ignore=shutil.ignore_patterns("train", "*.py"))
+    manifest = models / "manifest.toml"
+    before = tomllib.loads(manifest.read_text())["models"]
+    table = {"intercept": -0.4, "sharpness": -0.05, "contrast": -0.09, "entropy": 0.12,
+             "min": 0.2, "max": 5.0}  # fmt: skip
+    calibrate.write_temperature(
+        manifest, "edge_fer_cnn_int8", fit.toml_table(table), "note", key="temperature_quality"
+    )
+    after = tomllib.loads(manifest.read_text())["models"]
+    assert after["edge_fer_cnn_int8"].pop("temperature_quality") == table
+    assert after == before
+    spec = get_spec(models, "edge_fer_cnn_int8", "classifier")
+    assert spec.temperature_quality is not None
+    assert spec.temperature_quality.describe() == table
+
+
 def test_resize_mode_from_manifest_is_checked() -> None:
     """preprocess.resize picks the interpolation; an unknown mode is a ModelError naming it."""
     spec = get_spec(bundled_models_dir(), "blazeface_full_range", "detector")

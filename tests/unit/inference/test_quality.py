@@ -109,4 +109,4 @@ def test_fit_recovers_a_temperature_that_depends_on_sharpness() -> None:
     assert model.sharpness == pytest.approx(-0.6, abs=0.08)
     assert model.intercept == pytest.approx(-0.4, abs=0.25)
     assert abs(model.contrast) < 0.1
-    assert fit.toml_table(model).startswith("{ intercept = ")
+    assert fit.toml_table(model.describe()).startswith("{ intercept = ")
