@@ -250,7 +250,7 @@ class ExpressionClassifier:
         if self._flip:
             probs = (probs[:count] + probs[count:]) * np.float32(0.5)
         if self._quality is not None:
-            return self._quality_scaled(probs, count)
+            return self._quality_scaled(probs, count, self._quality)
         return self._normalized(probs)
 
     def classify_crop(self, crop: ImageArray) -> tuple[float, ...]:
@@ -276,13 +276,14 @@ class ExpressionClassifier:
         self._interpreter.set_tensor(self._input_index, self._input[: self._rows])
         self._interpreter.invoke()
 
-    def _quality_scaled(self, probs: FloatArray, count: int) -> FloatArray:
+    def _quality_scaled(
+        self, probs: FloatArray, count: int, quality: QualityTemperature
+    ) -> FloatArray:
         """Each row normalised, then scaled by its own temperature from the crop's quality
         (``edge.inference.quality``): ``p ∝ exp(log max(p, 1e-6) / T)``."""
-        assert self._quality is not None
         total = probs.sum(axis=1, keepdims=True, dtype=np.float64)
         p = np.where(total > 0, probs / np.maximum(total, 1e-30), 1.0 / probs.shape[1])
-        temps = temperatures(self._quality, self._features.crop_features(self._crops[:count]), p)
+        temps = temperatures(quality, self._features.crop_features(self._crops[:count]), p)
         logp = np.log(np.maximum(p, LOG_CLIP)) / temps[:, None]
         scaled = np.exp(logp - logp.max(axis=1, keepdims=True))
         out: FloatArray = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)

@@ -96,10 +96,11 @@ class QualityFeatures:
     def crop_features(self, crops: np.ndarray) -> F64:
         """``count x 2`` array of (sharpness s, contrast c) of ``count`` uint8 crops."""
         out = np.empty((len(crops), 2), dtype=np.float64)
+        pixels = float(self._lap.size)
         for i, crop in enumerate(crops):
             cv2.Laplacian(crop, cv2.CV_32F, dst=self._lap, ksize=1)
-            std = float(crop.std())
-            lap = float(np.abs(self._lap).mean())
+            std = float(cv2.meanStdDev(crop)[1][0, 0])
+            lap = cv2.norm(self._lap, cv2.NORM_L1) / pixels  # mean |Laplacian|, no temporaries
             out[i, 0] = math.log((lap + 1.0) / (std + 1.0))
             out[i, 1] = math.log(std + 1.0)
         return out
