@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
+    missing = [str(c) for c in a.checkpoints if not c.is_file()]
+    if missing:
+        p.error(f"no such checkpoint: {', '.join(missing)} (give the runs' best.keras files)")
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     fp = load_ferplus(a.data)

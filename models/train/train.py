@@ -588,13 +588,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="w of --teacher in the training target (0..1)",
     )
     a = p.parse_args(argv)
+    check_args(p, a)
+    return a
+
+
+def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Refuse combinations and values that parse but make no sense (exit 2 with the fix)."""
     if a.teacher is not None and a.targets != "votes":
         p.error("--teacher needs --targets votes")
+    if not a.robust_power > 0:  # also NaN
+        p.error(f"--robust-power {a.robust_power}: use a number > 0 (1 = uniform strengths)")
     if not 0.0 <= a.teacher_weight <= 1.0:
         p.error(f"--teacher-weight {a.teacher_weight}: use a number from 0 to 1")
     if a.widen_from is not None and (a.init_tflite is not None or a.resume is not None):
         p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
-    return a
 
 
 PATH_ARGS = (
