@@ -38,7 +38,6 @@ Deterministic: the same model, data, seed and fraction give the same ``T``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import sys
@@ -114,21 +113,12 @@ def perturbed_copies(
     return out, names
 
 
-def uncalibrated(spec: ModelSpec) -> ModelSpec:
-    """``spec`` with every calibration removed (``T = 1``)."""
-    return dataclasses.replace(
-        spec,
-        temperature=1.0,
-        temperature_flip=None,
-        temperature_quality=None,
-        temperature_quality_flip=None,
-    )
-
-
 def raw_probs(spec: ModelSpec, images: list[np.ndarray], *, flip_tta: bool = False) -> np.ndarray:
     """The classifier's probabilities at ``T = 1``; with ``flip_tta`` the mean of each face's
     and its mirror image's outputs, as at run time."""
-    classifier = ExpressionClassifier(uncalibrated(spec), threads=1, margin=0.0, flip_tta=flip_tta)
+    classifier = ExpressionClassifier(
+        spec.with_temperature(1.0), threads=1, margin=0.0, flip_tta=flip_tta
+    )
     return np.asarray([classifier.classify_crop(img) for img in images], dtype=np.float64)
 
 

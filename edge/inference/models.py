@@ -7,6 +7,7 @@ difference stops the service with a message that names the file and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -77,6 +78,17 @@ class ModelSpec:
     #: the flip-TTA output; when present it replaces ``temperature`` / ``temperature_flip``.
     temperature_quality: QualityTemperature | None = None
     temperature_quality_flip: QualityTemperature | None = None
+
+    def with_temperature(self, temperature: float) -> ModelSpec:
+        """This entry with one temperature for every face and both modes (every other
+        calibration removed): 1.0 gives the uncalibrated model."""
+        return dataclasses.replace(
+            self,
+            temperature=temperature,
+            temperature_flip=None,
+            temperature_quality=None,
+            temperature_quality_flip=None,
+        )
 
     @property
     def short_id(self) -> str:

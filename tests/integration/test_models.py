@@ -129,13 +129,8 @@ def test_alignment_levels_the_eye_line(angle_deg: float) -> None:
 def test_flip_tta_averages_the_face_and_its_mirror_image() -> None:
     """With flip_tta the classifier returns the mean of the plain outputs for the crop and its
     left-right mirror, so a face and its mirror image get the same estimate."""
-    spec = dataclasses.replace(
-        get_spec(bundled_models_dir(), Config().classifier.model, "classifier"),
-        temperature=1.0,
-        temperature_flip=None,
-        temperature_quality=None,
-        temperature_quality_flip=None,
-    )
+    spec = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    spec = spec.with_temperature(1.0)
     plain = ExpressionClassifier(spec, threads=1, margin=0.1)
     tta = ExpressionClassifier(spec, threads=1, margin=0.1, flip_tta=True)
     assert (plain.invokes_per_face, tta.invokes_per_face) == (1, 2)
@@ -195,10 +190,7 @@ def test_quality_temperature_scales_each_face_by_its_own_crop() -> None:
     uncalibrated output (so the top class never changes), and the flip pass uses the _flip
     table."""
     base = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
-    raw = dataclasses.replace(
-        base, temperature=1.0, temperature_flip=None,
-        temperature_quality=None, temperature_quality_flip=None,
-    )  # fmt: skip
+    raw = base.with_temperature(1.0)
     one = QualityTemperature(-0.3, -0.8, 0.1, 0.2)
     flip = QualityTemperature(0.4, 0.0, 0.0, 0.0)
     spec = dataclasses.replace(raw, temperature_quality=one, temperature_quality_flip=flip)

@@ -145,7 +145,6 @@ def run(args: argparse.Namespace) -> int:
     problem = _check_flags(args)
     if problem:
         return _fail(problem)
-    import dataclasses
 
     import numpy as np
 
@@ -168,13 +167,7 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         return _fail(f"--model: {exc}")
     if args.temperature is not None:
-        spec = dataclasses.replace(
-            spec,
-            temperature=args.temperature,
-            temperature_flip=None,
-            temperature_quality=None,
-            temperature_quality_flip=None,
-        )
+        spec = spec.with_temperature(args.temperature)
     try:
         dataset = load_dataset(args.data, spec.labels)
         if args.limit is not None:
