@@ -136,6 +136,7 @@ class Pipeline:
             config.privacy.min_faces,
             config.tracking.min_seen_s,
             dp=LaplaceMechanism.from_config(config.privacy.dp, rng),
+            share_factor=analyzer.share_factor,
         )
         return cls(
             analyzer,

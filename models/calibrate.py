@@ -23,6 +23,14 @@ ranking of the classes, so top-1 and macro-F1 stay the same.
   seeded permutation of the faces, so each of the 13 families x given levels gets about the same
   number of faces. ``T`` is then the NLL fit on the clean + perturbed mix. Without ``--mix`` the
   fit is on clean faces only (the earlier behaviour).
+- ``--quality``: the per-face quality temperature (``edge.inference.quality``), fitted on every
+  calibration face clean and under every (family, level); see ``quality_fit.py``.
+- ``--shares`` (with ``--holdout ferplus``): the share temperature factor of
+  ``edge.aggregation.shares`` (window ``expressions`` use each face's probabilities at its
+  temperature times this factor; ``confidence`` keeps the calibrated ones), chosen from a grid
+  as the least mean window share error against the crowd's vote shares on the same faces and
+  weights as ``--quality``. Run it after ``--quality``: it starts from the manifest's
+  calibration.
 
 Usage::
 
@@ -31,6 +39,8 @@ Usage::
     python models/calibrate.py --model ID --flip-tta --write   # temperature_flip (TTA output)
     python models/calibrate.py --json               # machine-readable result
     python models/calibrate.py --model ID --holdout ferplus --mix mild,moderate [--flip-tta] --write
+    python models/calibrate.py --model ID --holdout ferplus --quality [--flip-tta] --write
+    python models/calibrate.py --model ID --holdout ferplus --shares [--flip-tta] --write
 
 Deterministic: the same model, data, seed and fraction give the same ``T``.
 """
@@ -62,6 +72,7 @@ from edge.inference.quality import temperatures  # noqa: E402
 from edge.tools.eval import metrics  # noqa: E402
 from edge.tools.eval.conditions import FAMILIES, LEVELS  # noqa: E402
 from edge.tools.eval.data import load_dataset  # noqa: E402
+from edge.tools.eval.shares import window_indices  # noqa: E402
 
 sys.path.insert(0, str(MODELS_DIR))
 import quality_fit  # noqa: E402
@@ -82,17 +93,21 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarr
     return np.sort(np.concatenate(parts))
 
 
-def ferplus_calibration_faces(fraction: float, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+def ferplus_calibration_faces(
+    fraction: float, seed: int
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """The FER+ training faces held out by ``ferplus_holdout`` (kept by the vote rule, with a
-    majority label) and their majority labels: the split ``export_ferplus.py`` fits on."""
+    majority label), their majority labels and their vote shares over the model's 7 labels
+    (``vote_targets``, as ``edge eval`` maps them): the split ``export_ferplus.py`` fits on."""
     sys.path.insert(0, str(MODELS_DIR / "train"))
     from common import ferplus_holdout, load_ferplus, vote_targets
 
     tr = load_ferplus(FERPLUS_DIR / "train.npz")
-    _, keep = vote_targets(tr["votes"])
+    targets, keep = vote_targets(tr["votes"])
     held = ferplus_holdout(tr["images"], DATA_DIR / "train.npz", fraction, seed)
     idx = np.flatnonzero(keep & held & (tr["majority"] >= 0))
-    return [tr["images"][i] for i in idx], tr["majority"][idx]
+    votes = np.asarray(targets[idx], np.float64)
+    return [tr["images"][i] for i in idx], tr["majority"][idx], votes
 
 
 def perturbed_copies(
@@ -175,7 +190,7 @@ def parse_mix(spec: str | None) -> list[str]:
 def calibration_faces(args: argparse.Namespace, spec: ModelSpec) -> tuple[Any, Any, str]:
     """(images, labels, description) of the calibration split ``--holdout`` names."""
     if args.holdout == "ferplus":
-        images, y_clean = ferplus_calibration_faces(args.fraction, args.seed)
+        images, y_clean, _ = ferplus_calibration_faces(args.fraction, args.seed)
         where = "ferplus/train.npz faces held out by "
         where += f"ferplus_holdout({args.fraction:g}, seed {args.seed})"
     else:
@@ -190,6 +205,8 @@ def calibrate(args: argparse.Namespace) -> dict[str, Any]:
     spec = get_spec(args.models_dir, args.model, "classifier")
     if args.quality:
         return calibrate_quality(args, spec)
+    if args.shares:
+        return calibrate_shares(args, spec)
     levels = parse_mix(args.mix)
     images, y_clean, where = calibration_faces(args, spec)
     lp_clean = raw_log_probs(spec, images, flip_tta=args.flip_tta)
@@ -300,6 +317,80 @@ def calibrate_quality(args: argparse.Namespace, spec: ModelSpec) -> dict[str, An
     }
 
 
+def calibrated_probs(spec: ModelSpec, data: QualitySet, *, flip_tta: bool) -> np.ndarray:
+    """What the classifier returns for ``data``'s faces with the manifest's calibration: the
+    quality table of the mode when there is one, else the mode's scalar temperature."""
+    table = spec.temperature_quality_flip if flip_tta else spec.temperature_quality
+    if table is not None:
+        temps = temperatures(table, data.features[:, :2], np.exp(data.log_probs))
+        return np.asarray(metrics.apply_temperature(data.log_probs / temps[:, None], 1.0))
+    scalar = (spec.temperature_flip or spec.temperature) if flip_tta else spec.temperature
+    return np.asarray(metrics.apply_temperature(data.log_probs, scalar))
+
+
+def calibrate_shares(args: argparse.Namespace, spec: ModelSpec) -> dict[str, Any]:
+    """``--shares``: the share temperature factor (``edge.aggregation.shares``) with the least
+    window share error against the crowd's votes on the carved FER+ split, each face clean and
+    under every (family, level), windows of ``--window-faces`` faces."""
+    if args.holdout != "ferplus":
+        raise SystemExit("--shares fits to the crowd's vote shares: add --holdout ferplus")
+    levels = parse_mix(args.mix) or list(LEVELS)
+    images, labels, votes = ferplus_calibration_faces(args.fraction, args.seed)
+    data = quality_set(spec, images, labels, levels, flip_tta=args.flip_tta, seed=args.seed)
+    probs = calibrated_probs(spec, data, flip_tta=args.flip_tta)
+    windows = window_indices(len(images), args.window_faces, 500, args.seed)
+    reps = len(data.labels) // len(images)
+    errors = quality_fit.share_factor_errors(probs, np.tile(votes, (reps, 1)), data.conditions,
+                                             windows)  # fmt: skip
+    factor, mean = quality_fit.fit_share_factor(errors)
+    one_hot = np.eye(probs.shape[1])[labels]
+    label_errors = quality_fit.share_factor_errors(
+        probs, np.tile(one_hot, (reps, 1)), data.conditions, windows, (1.0, factor)
+    )
+    return {
+        "model": spec.short_id,
+        "flip_tta": args.flip_tta,
+        "share_temperature_factor": factor,
+        "fitted_on": f"ferplus/train.npz faces held out by ferplus_holdout({args.fraction:g}, "
+        f"seed {args.seed}), each clean (weight 13) and under 13 families x {'/'.join(levels)} "
+        f"(weight 1 each); 500 windows of {args.window_faces} faces; n={len(data.labels)}",
+        "weighted_mean_share_l1": {str(f): round(v, 4) for f, v in mean.items()},
+        "calibration_split": {
+            cond: {
+                "votes_at_1": round(errors[cond][1.0], 4),
+                "votes_at_factor": round(errors[cond][factor], 4),
+                "labels_at_1": round(label_errors[cond][1.0], 4),
+                "labels_at_factor": round(label_errors[cond][factor], 4),
+            }
+            for cond in errors
+        },
+    }
+
+
+def report_shares(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """Print (or write) the ``--shares`` result."""
+    if args.write:
+        key = "share_temperature_factor_flip" if args.flip_tta else "share_temperature_factor"
+        note = f"models/calibrate.py --shares --holdout {args.holdout}"
+        note += " --flip-tta" if args.flip_tta else ""
+        note += ": least window share error against the crowd's votes"
+        write_temperature(args.models_dir / "manifest.toml", args.model,
+                          result["share_temperature_factor"], note, key=key)  # fmt: skip
+        result["written"] = f"{key} in {args.models_dir / 'manifest.toml'}"
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    split = result["calibration_split"]
+    clean = split["clean:none"]
+    print(f"{result['model']}: share_temperature_factor = {result['share_temperature_factor']} "
+          f"({result['fitted_on']})")  # fmt: skip
+    print(f"  clean share L1 to votes {clean['votes_at_1']} -> {clean['votes_at_factor']}, "
+          f"to majority labels {clean['labels_at_1']} -> {clean['labels_at_factor']}")  # fmt: skip
+    if "written" in result:
+        print(f"wrote {result['written']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=Config().classifier.model, help="classifier id")
@@ -335,12 +426,28 @@ def main(argv: list[str] | None = None) -> int:
         help="fit the per-face quality temperature (edge.inference.quality) on every face "
         "clean and under every degradation at the --mix levels (default: all three)",
     )
+    parser.add_argument(
+        "--shares",
+        action="store_true",
+        help="fit share_temperature_factor (edge.aggregation.shares): the least window share "
+        "error against the crowd's votes, faces clean and under every degradation "
+        "(needs --holdout ferplus)",
+    )
+    parser.add_argument(
+        "--window-faces", type=int, default=20, help="faces per window for --shares (20)"
+    )
     parser.add_argument("--write", action="store_true", help="store T in manifest.toml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.quality and args.shares:
+        parser.error("--quality and --shares are separate fits: run them one after the other")
+    if args.window_faces < 1:
+        parser.error(f"--window-faces {args.window_faces}: must be >= 1")
     result = calibrate(args)
     if args.quality:
         return report_quality(args, result)
+    if args.shares:
+        return report_shares(args, result)
     if args.write:
         if args.holdout == "ferplus" or args.mix:
             note = f"models/calibrate.py --holdout {args.holdout}"

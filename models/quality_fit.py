@@ -1,4 +1,5 @@
-"""Fit the per-face quality temperature of ``edge.inference.quality`` (``calibrate.py --quality``).
+"""Fit the per-face quality temperature of ``edge.inference.quality`` (``calibrate.py --quality``)
+and the share temperature factor of ``edge.aggregation.shares`` (``calibrate.py --shares``).
 
 ``log T = intercept + sharpness*s + contrast*c + entropy*h`` is fitted by weighted negative
 log-likelihood (gradient descent with backtracking on standardised features; the problem is
@@ -7,6 +8,9 @@ smooth and has four unknowns) on held-out training faces: each face clean, and o
 as much as one level of all 13 families together (weight 13 against 1 per degraded copy), so
 with the three levels clean faces carry a quarter of the fit: a camera mostly sees faces between
 clean and mild, and the fit must also hold where they are not.
+
+The share factor is chosen on the same faces and weights, by what it is for: the least mean
+window share error against the crowd's vote shares (20-face windows), over a grid of factors.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.aggregation.shares import soften
 from edge.inference.quality import QualityFeatures, QualityTemperature, entropy
 
 F64 = npt.NDArray[np.float64]
@@ -86,3 +91,46 @@ def toml_table(described: dict[str, float]) -> str:
     """``{ intercept = ..., ... }`` of :meth:`QualityTemperature.describe`, as the manifest
     stores it."""
     return "{ " + ", ".join(f"{k} = {v!r}" for k, v in described.items()) + " }"
+
+
+#: Factors ``calibrate.py --shares`` tries: 1.00 (the probabilities themselves) to 2.50.
+SHARE_FACTORS = tuple(round(1.0 + 0.05 * k, 2) for k in range(31))
+
+
+def share_factor_errors(
+    probs: F64,
+    votes: F64,
+    conditions: npt.NDArray[np.str_],
+    windows: npt.NDArray[np.int64],
+    factors: tuple[float, ...] = SHARE_FACTORS,
+) -> dict[str, dict[float, float]]:
+    """Mean window share error (L1 to the crowd's vote shares) per condition and factor.
+
+    ``probs`` are the faces' calibrated probabilities (what the classifier returns), one block
+    of the same faces per condition in the order of ``conditions``; ``windows`` index into one
+    block, so every condition is scored on the same windows of the same faces.
+    """
+    out: dict[str, dict[float, float]] = {}
+    for cond in dict.fromkeys(conditions.tolist()):
+        m = conditions == cond
+        p, v = probs[m], votes[m]
+        truth = v[windows].mean(axis=1)
+        out[cond] = {}
+        for f in factors:
+            shares = soften(p, f)[windows].mean(axis=1)
+            out[cond][f] = float(np.abs(shares - truth).sum(axis=1).mean())
+    return out
+
+
+def fit_share_factor(
+    errors: dict[str, dict[float, float]], clean_weight: float = 13.0
+) -> tuple[float, dict[float, float]]:
+    """The factor with the least weighted mean share error (``clean:none`` weighs
+    ``clean_weight``, every degraded condition 1, as in :func:`fit`), and that mean per factor.
+    Ties go to the smaller factor (closer to the probabilities themselves)."""
+    factors = next(iter(errors.values())).keys()
+    weights = {c: clean_weight if c == "clean:none" else 1.0 for c in errors}
+    total = sum(weights.values())
+    mean = {f: sum(weights[c] * errors[c][f] for c in errors) / total for f in factors}
+    best = min(factors, key=lambda f: (round(mean[f], 6), f))
+    return best, mean

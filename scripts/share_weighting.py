@@ -3,7 +3,8 @@
 Issue 21 item 4, measured on the robustness suite's synthetic windows (``edge eval
 --conditions``: 500 windows of 20 distinct faces of ``ferplus/valid.npz``, truth = the mean of
 the faces' crowd vote shares, error = L1). The published share is the mean of the faces'
-probabilities; the alternatives scored against it:
+probabilities softened by the model's share temperature factor (``edge.aggregation.shares``),
+as the aggregation publishes them; the alternatives (weights over those) scored against it:
 
 - ``conf``: faces weighted by their confidence (top-class probability), ``conf2`` by its square;
 - ``drop_small``: faces seen at < 20 px left out (the runtime knows each box's size);
@@ -30,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.aggregation.shares import soften
 from edge.config import Config
 from edge.inference.classifier import ExpressionClassifier
 from edge.inference.models import bundled_models_dir, get_spec
@@ -122,11 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         return np.asarray([clf.classify_crop(x) for x in imgs], np.float64)
 
     def err(probs: Arr, w: Arr) -> float:
-        return float(np.abs(shares(probs, windows, w) - true_shares).sum(axis=1).mean())
+        # the shares as the aggregation computes them: softened by the share factor
+        published = soften(probs, clf.share_factor)
+        return float(np.abs(shares(published, windows, w) - true_shares).sum(axis=1).mean())
 
     clean_sharp = np.array([sharpness(x) for x in faces])
     blur_cut = float(np.quantile(clean_sharp, 0.1))
-    print(f"# Share error by aggregation rule ({spec.short_id}, flip TTA {config.flip_tta})\n")
+    print(f"# Share error by aggregation rule ({spec.short_id}, flip TTA {config.flip_tta}, "
+          f"share temperature factor {clf.share_factor:g})\n")  # fmt: skip
     print(f"{len(voted)} faces with votes, 500 windows of 20, seed {args.seed}; blur cut-off: "
           f"sharpness < {blur_cut:.1f} (10th percentile of the clean faces)\n")  # fmt: skip
     names = list(strategies(np.ones((1, 7)), np.ones(1), np.ones(1), 0.0))

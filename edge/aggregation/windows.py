@@ -8,7 +8,10 @@ Per window, for each track seen at least ``min_seen_s``:
 - its expression profile is the mean of its smoothed probabilities over the frames it was seen
   in, weighted by the time between frames;
 - the window's ``expressions`` is the mean of the track profiles weighted by each track's time
-  seen in the window (by its frame count when no time elapsed, e.g. a single frame).
+  seen in the window (by its frame count when no time elapsed, e.g. a single frame), each
+  profile first softened by the model's share temperature factor (``edge.aggregation.shares``:
+  shares estimate what share of observers would name each expression); ``confidence`` is the
+  same weighted mean of each profile's top probability, unsoftened.
 
 ``camera_lost_s`` is the part of the window in which the camera delivered nothing (lost or
 reopening), from :meth:`Aggregator.note_camera`: such a window's counts are incomplete.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.aggregation.shares import soften
 from edge.privacy.dp import LaplaceMechanism
 from edge.types import EXPRESSIONS, VALENCE_WEIGHTS, TrackUpdate, Window
 
@@ -60,8 +64,10 @@ class Aggregator:
         min_faces: int,
         min_seen_s: float,
         dp: LaplaceMechanism | None = None,
+        share_factor: float = 1.0,
     ) -> None:
         self._window_s = window_s
+        self._share_factor = share_factor
         self._dp = dp
         self._min_faces = min_faces
         self._min_seen_s = min_seen_s
@@ -69,6 +75,11 @@ class Aggregator:
         self._valence = np.array([VALENCE_WEIGHTS[k] for k in EXPRESSIONS])
         self._open: _Open | None = None
         self._camera_down_since: float | None = None
+
+    @property
+    def share_factor(self) -> float:
+        """The share temperature factor applied to the profiles behind ``expressions``."""
+        return self._share_factor
 
     def _bounds(self, now_s: float) -> tuple[float, float]:
         start = (now_s // self._window_s) * self._window_s
@@ -196,7 +207,8 @@ class Aggregator:
         times = np.array([t.time_s for t in tracks])
         weights = times if times.sum() > 0 else np.array([float(t.frames) for t in tracks])
         weights = weights / weights.sum()
-        shares = weights @ profiles
+        share_profiles = soften(profiles, self._share_factor)
+        shares = weights @ share_profiles
         shares = shares / shares.sum()
         counts = dict.fromkeys(self._labels, 0)
         for row in profiles:
@@ -218,4 +230,4 @@ class Aggregator:
             camera_lost_s=lost_s,
         )
         # k-anonymity above is decided on the exact count; DP noise (if on) comes last.
-        return exact if self._dp is None else self._dp.release(exact, profiles)
+        return exact if self._dp is None else self._dp.release(exact, share_profiles)

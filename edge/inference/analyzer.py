@@ -88,6 +88,11 @@ class FaceAnalyzer:
         models_dir = config.models.dir or bundled_models_dir()
         return cls(load_detector(config, models_dir), load_classifier(config, models_dir))
 
+    @property
+    def share_factor(self) -> float:
+        """The classifier's share temperature factor (``edge.aggregation.shares``)."""
+        return self.classifier.share_factor
+
     def detect(
         self, image: ImageArray, keep: Callable[[Detection], bool] | None = None
     ) -> list[Detection]:

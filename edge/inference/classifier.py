@@ -99,6 +99,8 @@ class ExpressionClassifier:
         self._temperature: float = spec.temperature if flip_t is None else flip_t
         self._inv_temperature = 1.0 / self._temperature
         self._quality = spec.temperature_quality_flip if flip_tta else spec.temperature_quality
+        share_flip = spec.share_temperature_factor_flip if flip_tta else None
+        self._share_factor = spec.share_temperature_factor if share_flip is None else share_flip
         self._features = QualityFeatures(self._size)
         self._flip = flip_tta
         self._rows = 1  # the interpreter's current batch size
@@ -112,6 +114,13 @@ class ExpressionClassifier:
         manifest's ``temperature_quality_flip`` with flip TTA, else ``temperature_quality``),
         or None."""
         return self._quality
+
+    @property
+    def share_factor(self) -> float:
+        """The share temperature factor of ``edge.aggregation.shares`` for this mode: the
+        manifest's ``share_temperature_factor_flip`` with flip TTA when it has one, else
+        ``share_temperature_factor`` (1.0 when absent)."""
+        return self._share_factor
 
     @property
     def input_size(self) -> int:

@@ -78,6 +78,10 @@ class ModelSpec:
     #: the flip-TTA output; when present it replaces ``temperature`` / ``temperature_flip``.
     temperature_quality: QualityTemperature | None = None
     temperature_quality_flip: QualityTemperature | None = None
+    #: Window shares use each face's probabilities at its temperature times this factor
+    #: (``edge.aggregation.shares``); ``_flip`` for the flip-TTA output (None: the same).
+    share_temperature_factor: float = 1.0
+    share_temperature_factor_flip: float | None = None
 
     def with_temperature(self, temperature: float) -> ModelSpec:
         """This entry with one temperature for every face and both modes (every other
@@ -88,6 +92,8 @@ class ModelSpec:
             temperature_flip=None,
             temperature_quality=None,
             temperature_quality_flip=None,
+            share_temperature_factor=1.0,
+            share_temperature_factor_flip=None,
         )
 
     @property
@@ -149,6 +155,8 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
                 temperature_flip=_temperature(entry, "temperature_flip"),
                 temperature_quality=_quality(entry, "temperature_quality"),
                 temperature_quality_flip=_quality(entry, "temperature_quality_flip"),
+                share_temperature_factor=_share_factor(entry, "share_temperature_factor") or 1.0,
+                share_temperature_factor_flip=_share_factor(entry, "share_temperature_factor_flip"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelError(f"manifest {path}: entry {model_id!r} is malformed: {exc}") from None
@@ -163,6 +171,19 @@ def _temperature(entry: dict[str, Any], key: str) -> float | None:
     if not value > 0:  # also catches NaN
         raise ValueError(f"{key} = {entry[key]!r} must be > 0 (1.0 = no calibration)")
     return value
+
+
+def _share_factor(entry: dict[str, Any], key: str) -> float | None:
+    """``entry[key]`` as a share temperature factor (a number in [0.25, 10]), or None."""
+    if key not in entry:
+        return None
+    raw = entry[key]
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0.25 <= raw <= 10:
+        raise ValueError(
+            f"{key} = {raw!r} must be a number from 0.25 to 10 (1.0 = shares are the "
+            "probabilities); rerun models/calibrate.py --shares --write, or delete the line"
+        )
+    return float(raw)
 
 
 def _quality(entry: dict[str, Any], key: str) -> QualityTemperature | None:

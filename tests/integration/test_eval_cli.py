@@ -205,6 +205,25 @@ def test_eval_robustness_suite_on_ferplus(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.mark.shared_data
+def test_eval_shares_use_the_share_factor(capsys: pytest.CaptureFixture[str]) -> None:
+    """The suite scores window shares as the aggregation publishes them: with the default
+    model's manifest share factor (reported in the JSON) the clean share error against the
+    crowd's votes is lower than with --share-factor 1 (the probabilities themselves), while
+    top-1, ECE and the per-face answers are the same."""
+    data = str(shared_path("ferplus", "valid.npz"))
+    flags = ["--json", "--limit", "1000", "--conditions", "clean", "--windows", "300"]
+    code, shipped, _ = _eval(capsys, data, *flags)
+    assert code == 0
+    code, plain, _ = _eval(capsys, data, *flags, "--share-factor", "1")
+    assert code == 0
+    assert shipped["share_temperature_factor"] > 1.0 == plain["share_temperature_factor"]
+    new, old = shipped["robustness"]["rows"][0], plain["robustness"]["rows"][0]
+    assert (new["top1"], new["ece"]) == (old["top1"], old["ece"])
+    assert new["share_error"]["votes"]["mean_l1"] < old["share_error"]["votes"]["mean_l1"]
+    assert shipped["robustness"]["share_factor"] == shipped["share_temperature_factor"]
+
+
+@pytest.mark.shared_data
 def test_eval_robustness_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json the suite prints a Markdown table row per condition and level, the
     constant-guess reference and the subtle set."""
@@ -228,6 +247,10 @@ def test_eval_robustness_markdown(capsys: pytest.CaptureFixture[str]) -> None:
             "--window-faces: 0 is out of range; accepted: a whole number from 1 to 10000",
         ),
         (["--limit", "0"], "--limit: 0 is out of range; accepted: a whole number >= 1"),
+        (
+            ["--share-factor", "0.1"],
+            "--share-factor: 0.1 is out of range; accepted: a number from 0.25 to 10",
+        ),
     ],
 )
 def test_eval_bad_suite_flags_exit_2(

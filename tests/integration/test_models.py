@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import types
 from pathlib import Path
 
 import cv2
@@ -235,3 +236,50 @@ def test_bad_quality_table_in_manifest_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"'edge_fer_cnn_int8' is malformed: "
                        r"temperature_quality_flip\.sharpness is missing; rerun"):  # fmt: skip
         get_spec(models, "edge_fer_cnn_int8", "classifier")
+
+
+@pytest.mark.parametrize("value", ["0.1", "11", "true", '"1.2"', "nan"])
+def test_bad_share_factor_in_manifest_is_refused(tmp_path: Path, value: str) -> None:
+    """A share_temperature_factor that is not a number from 0.25 to 10 is a malformed manifest
+    entry that names the model, the key, the range and the fix."""
+    models = _copy_models(tmp_path)
+    manifest = models / "manifest.toml"
+    text = manifest.read_text()
+    manifest.write_text(
+        text.replace(
+            "temperature_flip = 0.858",
+            f"temperature_flip = 0.858\nshare_temperature_factor = {value}",
+            1,
+        )
+    )
+    with pytest.raises(ModelError, match=r"'edge_fer_cnn_int8' is malformed: "
+                       r"share_temperature_factor = .* must be a number from 0\.25 to 10 .*"
+                       r"rerun models/calibrate\.py --shares --write"):  # fmt: skip
+        get_spec(models, "edge_fer_cnn_int8", "classifier")
+
+
+def test_share_factor_follows_the_mode_and_reaches_the_pipeline() -> None:
+    """The classifier reports the manifest's share_temperature_factor_flip with flip TTA and
+    share_temperature_factor without (1.0 for an entry without either, and with an overridden
+    temperature); the pipeline built from a config hands the default's to its aggregator."""
+    spec = get_spec(bundled_models_dir(), Config().classifier.model, "classifier")
+    assert spec.share_temperature_factor_flip is not None
+    both = dataclasses.replace(
+        spec, share_temperature_factor=1.1, share_temperature_factor_flip=1.4
+    )
+    assert ExpressionClassifier(both, threads=1, margin=0.1, flip_tta=True).share_factor == 1.4
+    assert ExpressionClassifier(both, threads=1, margin=0.1, flip_tta=False).share_factor == 1.1
+    no_flip = dataclasses.replace(both, share_temperature_factor_flip=None)
+    assert ExpressionClassifier(no_flip, threads=1, margin=0.1, flip_tta=True).share_factor == 1.1
+    raw = ExpressionClassifier(spec.with_temperature(1.0), threads=1, margin=0.1)
+    assert raw.share_factor == 1.0
+    old = get_spec(bundled_models_dir(), "edge_fer_cnn_int8", "classifier")
+    assert (old.share_temperature_factor, old.share_temperature_factor_flip) == (1.0, None)
+
+    from edge.pipeline import Pipeline, SystemClock
+
+    analyzer = FaceAnalyzer.from_config(Config())
+    assert analyzer.share_factor == spec.share_temperature_factor_flip  # flip TTA is the default
+    sink = types.SimpleNamespace(window_closed=lambda window: None)
+    pipeline = Pipeline.from_config(Config(), analyzer, sink, SystemClock())  # type: ignore[arg-type]
+    assert pipeline.aggregator.share_factor == analyzer.share_factor

@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with this one (e.g. 1 to see the uncalibrated model)",
     )
     parser.add_argument(
+        "--share-factor",
+        type=number(float, ge=0.25, le=10),
+        metavar="F",
+        help="override the manifest's share_temperature_factor (window shares use each face's "
+        "probabilities at F times its temperature; 1 = the probabilities themselves), 0.25 to 10",
+    )
+    parser.add_argument(
         "--threads",
         type=config_number("classifier.threads"),
         default=1,
@@ -177,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     flip_tta = config.classifier.flip_tta if args.flip_tta is None else args.flip_tta
     classifier = ExpressionClassifier(spec, threads=args.threads, margin=0.0, flip_tta=flip_tta)
+    share_factor = classifier.share_factor if args.share_factor is None else args.share_factor
     probs = np.asarray([classifier.classify_crop(img) for img in dataset.images], np.float64)
     labelled = dataset.labels >= 0  # crowd labels: -1 where no label has a majority
     if not labelled.any():
@@ -186,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         "model": spec.short_id,
         "temperature": classifier.temperature,
         "flip_tta": flip_tta,
+        "share_temperature_factor": share_factor,
         "temperature_quality": (
             None
             if classifier.temperature_quality is None
@@ -201,7 +210,9 @@ def run(args: argparse.Namespace) -> int:
             probs[labelled], dataset.labels[labelled], kept, spec.labels
         )
     if args.conditions is not None:
-        report["robustness"] = _suite(args, classifier, dataset, spec.labels, probs)
+        report["robustness"] = _suite(
+            args, classifier, dataset, spec.labels, probs, share_factor=share_factor
+        )
     if args.plot is not None:
         from edge.tools.eval.plot import write_plot
 
@@ -226,7 +237,13 @@ def _render(report: dict[str, Any], *, as_json: bool) -> str:
 
 
 def _suite(
-    args: argparse.Namespace, classifier: Any, dataset: Any, labels: Any, probs: Any
+    args: argparse.Namespace,
+    classifier: Any,
+    dataset: Any,
+    labels: Any,
+    probs: Any,
+    *,
+    share_factor: float,
 ) -> dict[str, Any]:
     """Run the robustness suite for ``--conditions`` (progress on stderr)."""
     import numpy as np
@@ -242,6 +259,7 @@ def _suite(
         window_faces=args.window_faces,
         windows=args.windows,
         seed=args.seed,
+        share_factor=share_factor,
     )
     print(f"edge eval: robustness suite, {len(conditions)} conditions x {len(dataset)} faces",
           file=sys.stderr)  # fmt: skip

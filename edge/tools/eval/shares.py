@@ -1,9 +1,10 @@
 """Share error: how far a window's expression shares are from the truth (issue 21; pure numpy).
 
-The product publishes, per window, the mean of its faces' probabilities (``expressions``). To
-score that, the suite builds synthetic windows: ``n_windows`` random sets of ``window_faces``
-distinct faces of the evaluation set (one fixed seed, so every condition and every model sees
-the same windows). For each window
+The product publishes, per window, the mean of its faces' probabilities, softened by the
+model's share temperature factor (``expressions``; ``edge.aggregation.shares``: the suite passes
+the softened probabilities here). To score that, the suite builds synthetic windows:
+``n_windows`` random sets of ``window_faces`` distinct faces of the evaluation set (one fixed
+seed, so every condition and every model sees the same windows). For each window
 
     predicted shares = mean of the faces' probability vectors (as the aggregation does),
     true shares      = mean of the faces' truth vectors,

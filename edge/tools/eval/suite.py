@@ -12,12 +12,16 @@ against the vote shares.
 - Face ``i`` under family ``f`` uses the generator ``default_rng([seed, f, i])`` at every level,
   so levels of one family are paired (same occluder position, same jitter direction).
 - The windows are drawn once per truth (labels / votes) from ``seed``: every condition and every
-  model is scored on the same windows.
+  model is scored on the same windows. A window's shares are the mean of its faces'
+  probabilities softened by the model's share temperature factor, exactly as the aggregation
+  computes ``expressions`` (``edge.aggregation.shares``); top-1, macro-F1 and ECE use the
+  probabilities themselves, as ``confidence`` does.
 - **Subtle set** (with votes only): faces whose crowd split between neutral and one expression:
   neutral has >= 30 % of the votes over the model's labels, the most-voted other label has
   >= 30 %, and the two together >= 80 % (e.g. 4 neutral, 4 happy, 1 sad, 1 surprise of 10).
-  Scored against the votes: what the model puts on neutral and on the expression versus the
-  crowd, how often it answers neutral, the per-face L1 to the votes and the window share error.
+  Scored against the votes (on the share probabilities, as a window would report them): what
+  the model puts on neutral and on the expression versus the crowd, how often it answers
+  neutral, the per-face L1 to the votes and the window share error.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.aggregation.shares import soften
 from edge.tools.eval.conditions import FAMILIES
 from edge.tools.eval.data import Dataset
 from edge.tools.eval.report import summarize, vote_summary
@@ -49,6 +54,9 @@ class SuiteOptions:
     window_faces: int = 20
     windows: int = 500
     seed: int = 21
+    #: Shares use each face's probabilities softened by this factor, as the aggregation does
+    #: (``edge.aggregation.shares``; the model's ``share_temperature_factor``).
+    share_factor: float = 1.0
 
 
 def to_input_size(img: ImageArray, size: int) -> ImageArray:
@@ -86,9 +94,16 @@ class _Truth:
 
 
 def _row(
-    probs: np.ndarray, truth: _Truth, class_names: Sequence[str], name: str, level: str
+    probs: np.ndarray,
+    truth: _Truth,
+    class_names: Sequence[str],
+    name: str,
+    level: str,
+    *,
+    share_factor: float = 1.0,
 ) -> dict[str, Any]:
     lab = truth.labelled
+    shares = soften(probs, share_factor)
     s = summarize(probs[lab], truth.labels[lab], class_names)
     row: dict[str, Any] = {
         "condition": name,
@@ -104,11 +119,11 @@ def _row(
         "share_error": {"labels": None, "votes": None},
     }
     if truth.label_windows is not None:
-        err = share_error(probs[lab], truth.label_truth, truth.label_windows)
+        err = share_error(shares[lab], truth.label_truth, truth.label_windows)
         row["share_error"]["labels"] = err.as_dict()
     if truth.votes is not None and truth.vote_windows is not None:
         voted = truth.voted
-        err = share_error(probs[voted], truth.votes[voted], truth.vote_windows)
+        err = share_error(shares[voted], truth.votes[voted], truth.vote_windows)
         row["share_error"]["votes"] = err.as_dict()
         row["vote_cross_entropy"] = vote_summary(probs, truth.votes, truth.labels)["cross_entropy"]
     return row
@@ -128,25 +143,27 @@ def run_suite(
     truth = _Truth(dataset, len(class_names), options)
     faces = [to_input_size(img, options.input_size) for img in dataset.images]
     clean = classify(faces) if clean_probs is None else clean_probs
-    rows = [_row(clean, truth, class_names, "clean", "none")]
+    f = options.share_factor
+    rows = [_row(clean, truth, class_names, "clean", "none", share_factor=f)]
     families = list(FAMILIES)
     for name, level in options.conditions:
         family = FAMILIES[name]
-        f = families.index(name)
+        index = families.index(name)
         degraded = [
-            family.apply(img, level, np.random.default_rng([options.seed, f, i]))
+            family.apply(img, level, np.random.default_rng([options.seed, index, i]))
             for i, img in enumerate(faces)
         ]
-        rows.append(_row(classify(degraded), truth, class_names, name, level))
+        rows.append(_row(classify(degraded), truth, class_names, name, level, share_factor=f))
     result: dict[str, Any] = {
         "window_faces": options.window_faces,
         "windows": options.windows,
         "seed": options.seed,
         "input_size": options.input_size,
+        "share_factor": f,
         "rows": rows,
     }
     if dataset.votes is not None:
-        result["subtle"] = subtle_summary(clean, dataset.votes, class_names, options)
+        result["subtle"] = subtle_summary(soften(clean, f), dataset.votes, class_names, options)
     return result
 
 

@@ -110,3 +110,27 @@ def test_fit_recovers_a_temperature_that_depends_on_sharpness() -> None:
     assert model.intercept == pytest.approx(-0.4, abs=0.25)
     assert abs(model.contrast) < 0.1
     assert fit.toml_table(model.describe()).startswith("{ intercept = ")
+
+
+def test_share_factor_fit_finds_how_much_softer_the_crowd_is() -> None:
+    """When the crowd's vote shares are the model's own probabilities at 1.5 times its
+    temperature, the share factor fit (least window share error to the votes, clean weighted
+    13 to 1 against a degraded block) picks 1.5 from its grid, and its error there is below the
+    error of the probabilities themselves (factor 1)."""
+    fit = _fit_module()
+    rng = np.random.default_rng(4)
+    n = 3000
+    logits = rng.normal(0, 1.5, (n, 7)) + np.array([0.0, -1.0, -0.5, 0.8, 0.2, 0.1, 1.0])
+    model = np.exp(logits / 0.6)
+    model /= model.sum(axis=1, keepdims=True)
+    crowd = np.exp(logits / 0.9)
+    crowd /= crowd.sum(axis=1, keepdims=True)
+    probs = np.concatenate([model, model])
+    votes = np.concatenate([crowd, crowd])
+    conditions = np.array(["clean:none"] * n + ["blur:mild"] * n)
+    windows = np.array([rng.choice(n, 20, replace=False) for _ in range(300)])
+    errors = fit.share_factor_errors(probs, votes, conditions, windows)
+    assert set(errors) == {"clean:none", "blur:mild"}
+    factor, mean = fit.fit_share_factor(errors)
+    assert factor == 1.5
+    assert mean[1.5] < mean[1.0] and errors["clean:none"][1.5] < 1e-3

@@ -201,6 +201,7 @@ class _RecordingAnalyzer:
         spec = SimpleNamespace(short_id="stub@0")
         self.detector = SimpleNamespace(spec=spec)
         self.classifier = SimpleNamespace(spec=spec)
+        self.share_factor = 1.0  # window shares are the probabilities themselves
         self.seen: list[ImageArray] = []
         self.classified: list[Detection] = []
 

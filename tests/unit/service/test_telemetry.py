@@ -114,7 +114,7 @@ def test_live_face_count_is_withheld_under_differential_privacy(tmp_path: Path) 
     from edge.pipeline import Pipeline, SystemClock
 
     outbox = Outbox(tmp_path / "outbox.db", OutboxConfig())
-    analyzer = SimpleNamespace(detect_ms=StageTimes(), classify_ms=StageTimes())
+    analyzer = SimpleNamespace(detect_ms=StageTimes(), classify_ms=StageTimes(), share_factor=1.0)
     sent: list[OutboundMessage] = []
     config = parse_text("privacy:\n  dp:\n    epsilon: 1.0\n")
     windows = SimpleNamespace(window_closed=lambda _w: None)
