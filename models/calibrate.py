@@ -167,7 +167,11 @@ def write_temperature(
     line = f"{key} = {value}  # {note}"
     body, count = re.subn(rf"^{key} = [^\n]*$", line, section.group(0), flags=re.M)
     lines = body.split("\n")
-    anchors = [i for i, ln in enumerate(lines) if ln.startswith("temperature")]
+    anchors = [
+        i
+        for i, ln in enumerate(lines)
+        if ln.startswith(("temperature", "share_temperature_factor"))
+    ]
     if count == 0 and key != "temperature" and anchors:
         lines.insert(anchors[-1] + 1, line)
         body, count = "\n".join(lines), 1
@@ -332,8 +336,6 @@ def calibrate_shares(args: argparse.Namespace, spec: ModelSpec) -> dict[str, Any
     """``--shares``: the share temperature factor (``edge.aggregation.shares``) with the least
     window share error against the crowd's votes on the carved FER+ split, each face clean and
     under every (family, level), windows of ``--window-faces`` faces."""
-    if args.holdout != "ferplus":
-        raise SystemExit("--shares fits to the crowd's vote shares: add --holdout ferplus")
     levels = parse_mix(args.mix) or list(LEVELS)
     images, labels, votes = ferplus_calibration_faces(args.fraction, args.seed)
     data = quality_set(spec, images, labels, levels, flip_tta=args.flip_tta, seed=args.seed)
@@ -373,6 +375,8 @@ def report_shares(args: argparse.Namespace, result: dict[str, Any]) -> int:
         key = "share_temperature_factor_flip" if args.flip_tta else "share_temperature_factor"
         note = f"models/calibrate.py --shares --holdout {args.holdout}"
         note += " --flip-tta" if args.flip_tta else ""
+        note += f" --mix {args.mix}" if args.mix else ""
+        note += f" --window-faces {args.window_faces}" if args.window_faces != 20 else ""
         note += ": least window share error against the crowd's votes"
         write_temperature(args.models_dir / "manifest.toml", args.model,
                           result["share_temperature_factor"], note, key=key)  # fmt: skip
@@ -389,6 +393,16 @@ def report_shares(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if "written" in result:
         print(f"wrote {result['written']}")
     return 0
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Flag combinations the parser cannot express: exit 2 with the fix."""
+    if args.quality and args.shares:
+        parser.error("--quality and --shares are separate fits: run them one after the other")
+    if args.shares and args.holdout != "ferplus":
+        parser.error("--shares fits to the crowd's vote shares: add --holdout ferplus")
+    if args.window_faces < 1:
+        parser.error(f"--window-faces {args.window_faces}: must be >= 1")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,10 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="store T in manifest.toml")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if args.quality and args.shares:
-        parser.error("--quality and --shares are separate fits: run them one after the other")
-    if args.window_faces < 1:
-        parser.error(f"--window-faces {args.window_faces}: must be >= 1")
+    check_args(parser, args)
     result = calibrate(args)
     if args.quality:
         return report_quality(args, result)

@@ -42,6 +42,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.aggregation.shares import soften
 from edge.config import Config
 from edge.inference.analyzer import FaceAnalyzer
 from edge.inference.classifier import ExpressionClassifier
@@ -114,15 +115,19 @@ def frame_of(
     return np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_GRAY2RGB))
 
 
-def scores(probs: np.ndarray, labels: np.ndarray, votes: np.ndarray) -> dict[str, Any]:
-    """top-1, macro-F1, ECE on the labelled rows; share L1 on 20-face windows of the voted."""
+def scores(
+    probs: np.ndarray, labels: np.ndarray, votes: np.ndarray, share_factor: float = 1.0
+) -> dict[str, Any]:
+    """top-1, macro-F1, ECE on the labelled rows; share L1 on 20-face windows of the voted, the
+    shares softened by ``share_factor`` as the aggregation publishes them."""
     lab = labels >= 0
     cm = confusion_matrix(labels[lab], probs[lab].argmax(axis=1), probs.shape[1])
     voted = np.flatnonzero(~np.isnan(votes).any(axis=1))
     share: dict[str, Any] | None = None
     if len(voted) >= WINDOW_FACES:
         windows = window_indices(len(voted), WINDOW_FACES, WINDOWS, 21)
-        share = share_error(probs[voted], votes[voted], windows).as_dict()
+        shares = soften(probs[voted], share_factor)
+        share = share_error(shares, votes[voted], windows).as_dict()
     return {
         "n": int(lab.sum()),
         "top1": top1(cm) if lab.any() else None,
@@ -145,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     analyzer = FaceAnalyzer.from_config(config)
     spec = analyzer.classifier.spec
     flip = analyzer.classifier.flip_tta
+    factor = analyzer.classifier.share_factor  # shares scored as the aggregation publishes them
     named = settings(config.classifier.margin, args.extra)
     classifiers = {
         name: ExpressionClassifier(spec, threads=1, flip_tta=flip, **kw)
@@ -182,7 +188,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 probs[s][name][i] = clf.classify_faces(rgb, [best])[0]
     elapsed = time.perf_counter() - t0
     if args.save is not None:
-        arrays = {"reference": ref, "labels": data.labels[:n], "votes": votes[:n]}
+        arrays = {"reference": ref, "labels": data.labels[:n], "votes": votes[:n],
+                  "share_factor": np.float64(factor)}  # fmt: skip
         for s in sizes:
             arrays[f"found_{s}"] = found[s]
             for name in named:
@@ -192,9 +199,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     per_size: dict[str, Any] = {}
     for s in sizes:
         hit = found[s]
-        rows = {"reference": scores(ref[hit], labels[hit], votes[hit])}
+        rows = {"reference": scores(ref[hit], labels[hit], votes[hit], factor)}
         for name in named:
-            rows[name] = scores(probs[s][name][hit], labels[hit], votes[hit])
+            rows[name] = scores(probs[s][name][hit], labels[hit], votes[hit], factor)
         per_size[str(s)] = {
             "detected": float(hit.mean()) if n else None,
             "detected_n": int(hit.sum()),
@@ -212,9 +219,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "noise": args.noise,
         "model": config.classifier.model,
         "flip_tta": flip,
+        "share_factor": factor,
         "settings": named,
         "seconds": round(elapsed, 1),
-        "reference_all": scores(ref, labels, votes),
+        "reference_all": scores(ref, labels, votes, factor),
         "sizes": per_size,
     }
 
@@ -254,16 +262,17 @@ def timing(reps: int) -> str:
 
 
 def _diffs(
-    pair: tuple[np.ndarray, ...], li: np.ndarray, vi: np.ndarray, seed: int
+    pair: tuple[np.ndarray, ...], li: np.ndarray, vi: np.ndarray, seed: int, factor: float = 1.0
 ) -> tuple[float, float]:
     """(top-1 of b - top-1 of a on rows ``li``, share L1 of b - of a on 500 windows of 20 of the
-    rows ``vi``, drawn with ``seed``; NaN when they cannot fill a window)."""
+    rows ``vi``, drawn with ``seed``, shares softened by ``factor``; NaN when they cannot fill a
+    window)."""
     a, b, y, v = pair
     top = (b[li].argmax(1) == y[li]).mean() - (a[li].argmax(1) == y[li]).mean()
     if len(vi) < WINDOW_FACES:
         return float(top), float("nan")  # too few faces for one window
     win = window_indices(len(vi), WINDOW_FACES, WINDOWS, seed)
-    av, bv, vv = a[vi], b[vi], v[vi]
+    av, bv, vv = soften(a[vi], factor), soften(b[vi], factor), v[vi]
     share = share_error(bv, vv, win).mean_l1 - share_error(av, vv, win).mean_l1
     return float(top), float(share)
 
@@ -275,6 +284,7 @@ def compare(path: Path, first: str, second: str, draws: int = 400) -> str:
     that of the full-set estimate; each with its own windows, so window choice counts too)."""
     data = np.load(path)
     labels, votes = data["labels"], data["votes"]
+    factor = float(data["share_factor"]) if "share_factor" in data.files else 1.0
     sizes = sorted(int(k.split("_")[1]) for k in data.files if k.startswith("found_"))
     rng = np.random.default_rng(21)
     lines = [f"{second} - {first} (paired; 95 % half-sample interval, {draws} draws)", "",
@@ -285,13 +295,14 @@ def compare(path: Path, first: str, second: str, draws: int = 400) -> str:
         pair = (data[f"probs_{s}_{first}"][hit], data[f"probs_{s}_{second}"][hit], y, v)
         lab = np.flatnonzero(y >= 0)
         voted = np.flatnonzero(~np.isnan(v).any(axis=1))
-        top, share = _diffs(pair, lab, voted, 21)
+        top, share = _diffs(pair, lab, voted, 21, factor)
         half = [
             _diffs(
                 pair,
                 rng.choice(lab, len(lab) // 2, replace=False),
                 rng.choice(voted, len(voted) // 2, replace=False),
                 100 + i,
+                factor,
             )
             for i in range(draws)
         ]

@@ -181,7 +181,8 @@ def _share_factor(entry: dict[str, Any], key: str) -> float | None:
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0.25 <= raw <= 10:
         raise ValueError(
             f"{key} = {raw!r} must be a number from 0.25 to 10 (1.0 = shares are the "
-            "probabilities); rerun models/calibrate.py --shares --write, or delete the line"
+            "probabilities); rerun models/calibrate.py --model ID --holdout ferplus --shares "
+            f"{'--flip-tta ' if key.endswith('_flip') else ''}--write, or delete the line"
         )
     return float(raw)
 

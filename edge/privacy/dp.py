@@ -7,10 +7,11 @@ extra track and every other track is the same). Each track's contribution is cap
   ``faces`` by 1, ``mean_faces_present`` (sum over tracks of frames seen / frames analysed)
   by at most 1, and exactly one ``dominant_counts`` bin by 1, so its L1 sensitivity is
   :data:`COUNTS_SENSITIVITY` = 3;
-* expression sums ``S = sum_i p_i``, where ``p_i`` is track i's expression profile clipped at 0
-  and normalised to sum to 1, so one track changes ``S`` by at most 1 in L1
-  (:data:`SHARES_SENSITIVITY`). Under DP every track weighs the same (without DP the shares
-  are weighted by time seen, whose sensitivity is unbounded).
+* expression sums ``S = sum_i p_i``, where ``p_i`` is track i's expression profile (softened by
+  the share temperature factor, as for ``expressions``) clipped at 0 and normalised to sum to 1,
+  so one track changes ``S`` by at most 1 in L1 (:data:`SHARES_SENSITIVITY`). Under DP every
+  track weighs the same (without DP the shares are weighted by time seen, whose sensitivity is
+  unbounded).
 
 Laplace noise of scale ``b = sensitivity / epsilon_part`` on every coordinate makes each
 vector ``epsilon_part``-DP; ``epsilon = epsilon_counts + epsilon_shares`` by sequential
@@ -122,7 +123,8 @@ class LaplaceMechanism:
         return np.asarray(sums + rng.laplace(0.0, self.budget.shares_scale, size=sums.shape))
 
     def release(self, window: Window, profiles: FloatVector | None) -> Window:
-        """The window with noisy numbers; ``profiles`` (tracks x 7) is None when suppressed."""
+        """The window with noisy numbers; ``profiles`` (tracks x 7, softened by the share
+        temperature factor as for ``expressions``) is None when suppressed."""
         rng = self._generator()
         counts = np.zeros(len(EXPRESSIONS))
         if window.dominant_counts is not None:

@@ -83,6 +83,41 @@ def test_write_quality_table_adds_it_to_that_model_only(tmp_path: Path) -> None:
     assert spec.temperature_quality.describe() == table
 
 
+def test_write_share_factors_inserts_once_then_replaces(tmp_path: Path) -> None:
+    """--shares --write adds share_temperature_factor and _flip lines to a model without them
+    (in the order written, after its temperature lines), a second write replaces each line
+    instead of adding one, and the loader reads the values back; no other model changes."""
+    calibrate = _calibrate_module()
+    models = tmp_path / "models"
+    shutil.copytree(bundled_models_dir(), models, ignore=shutil.ignore_patterns("train", "*.py"))
+    manifest = models / "manifest.toml"
+    original = manifest.read_text()
+    before = tomllib.loads(original)["models"]
+    for plain, flip in ((1.2, 1.25), (1.3, 1.35)):
+        calibrate.write_temperature(
+            manifest, "edge_fer_cnn_int8", plain, "n", key="share_temperature_factor"
+        )
+        calibrate.write_temperature(
+            manifest, "edge_fer_cnn_int8", flip, "n", key="share_temperature_factor_flip"
+        )
+    text = manifest.read_text()
+    for key in ("share_temperature_factor = ", "share_temperature_factor_flip = "):
+        assert text.count(key) == original.count(key) + 1  # added once, then replaced
+    section = text[text.index("[models.edge_fer_cnn_int8]") :]
+    assert section.index("share_temperature_factor = 1.3") < section.index(
+        "share_temperature_factor_flip = 1.35"
+    )
+    after = tomllib.loads(text)["models"]
+    entry = after["edge_fer_cnn_int8"]
+    assert (entry.pop("share_temperature_factor"), entry.pop("share_temperature_factor_flip")) == (
+        1.3,
+        1.35,
+    )
+    assert after == before
+    spec = get_spec(models, "edge_fer_cnn_int8", "classifier")
+    assert (spec.share_temperature_factor, spec.share_temperature_factor_flip) == (1.3, 1.35)
+
+
 def test_resize_mode_from_manifest_is_checked() -> None:
     """preprocess.resize picks the interpolation; an unknown mode is a ModelError naming it."""
     spec = get_spec(bundled_models_dir(), "blazeface_full_range", "detector")

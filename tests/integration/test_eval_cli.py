@@ -219,6 +219,7 @@ def test_eval_shares_use_the_share_factor(capsys: pytest.CaptureFixture[str]) ->
     assert shipped["share_temperature_factor"] > 1.0 == plain["share_temperature_factor"]
     new, old = shipped["robustness"]["rows"][0], plain["robustness"]["rows"][0]
     assert (new["top1"], new["ece"]) == (old["top1"], old["ece"])
+    assert shipped["overall"] == plain["overall"]  # the per-face answers and confusion matrix
     assert new["share_error"]["votes"]["mean_l1"] < old["share_error"]["votes"]["mean_l1"]
     assert shipped["robustness"]["share_factor"] == shipped["share_temperature_factor"]
 

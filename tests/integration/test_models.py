@@ -238,23 +238,30 @@ def test_bad_quality_table_in_manifest_is_refused(tmp_path: Path) -> None:
         get_spec(models, "edge_fer_cnn_int8", "classifier")
 
 
-@pytest.mark.parametrize("value", ["0.1", "11", "true", '"1.2"', "nan"])
-def test_bad_share_factor_in_manifest_is_refused(tmp_path: Path, value: str) -> None:
-    """A share_temperature_factor that is not a number from 0.25 to 10 is a malformed manifest
-    entry that names the model, the key, the range and the fix."""
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("share_temperature_factor", "0.1"),
+        ("share_temperature_factor", "11"),
+        ("share_temperature_factor", "true"),
+        ("share_temperature_factor", '"1.2"'),
+        ("share_temperature_factor", "nan"),
+        ("share_temperature_factor_flip", "0"),
+    ],
+)
+def test_bad_share_factor_in_manifest_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    """A share_temperature_factor[_flip] that is not a number from 0.25 to 10 is a malformed
+    manifest entry that names the model, the key, the range and the command that refits it."""
     models = _copy_models(tmp_path)
     manifest = models / "manifest.toml"
     text = manifest.read_text()
     manifest.write_text(
-        text.replace(
-            "temperature_flip = 0.858",
-            f"temperature_flip = 0.858\nshare_temperature_factor = {value}",
-            1,
-        )
+        text.replace("temperature_flip = 0.858", f"temperature_flip = 0.858\n{key} = {value}", 1)
     )
-    with pytest.raises(ModelError, match=r"'edge_fer_cnn_int8' is malformed: "
-                       r"share_temperature_factor = .* must be a number from 0\.25 to 10 .*"
-                       r"rerun models/calibrate\.py --shares --write"):  # fmt: skip
+    flip = "--flip-tta " if key.endswith("_flip") else ""
+    with pytest.raises(ModelError, match=rf"'edge_fer_cnn_int8' is malformed: {key} = .* must be "
+                       r"a number from 0\.25 to 10 .* rerun models/calibrate\.py --model ID "
+                       rf"--holdout ferplus --shares {flip}--write"):  # fmt: skip
         get_spec(models, "edge_fer_cnn_int8", "classifier")
 
 

@@ -68,7 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=number(float, gt=0),
         metavar="T",
         help="override the manifest's temperatures, the per-face quality temperature included, "
-        "with this one (e.g. 1 to see the uncalibrated model)",
+        "with this one (e.g. 1 to see the uncalibrated model); also sets the share temperature "
+        "factor to 1 unless --share-factor is given",
     )
     parser.add_argument(
         "--share-factor",

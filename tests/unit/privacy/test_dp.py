@@ -20,6 +20,7 @@ import numpy.typing as npt
 import pytest
 
 from edge.aggregation import Aggregator
+from edge.aggregation.shares import soften
 from edge.config.privacy import DpConfig
 from edge.privacy.dp import (
     COUNTS_SENSITIVITY,
@@ -226,3 +227,22 @@ def test_default_generator_is_fresh_per_window() -> None:
     mech = LaplaceMechanism(DpBudget(1.0, 0.5))
     draws = {mech.release(exact_window(), _profiles(100)).mean_faces_present for _ in range(5)}
     assert len(draws) == 5
+
+
+def test_dp_shares_use_the_softened_profiles() -> None:
+    """With DP on, the noisy expression sums are taken over the track profiles softened by the
+    aggregator's share factor, as the exact shares are: with a budget so large that the noise
+    vanishes, the released shares equal the unweighted mean of the softened profiles (not of
+    the profiles themselves), and confidence is withheld."""
+    profiles = _profiles(5)
+    mech = LaplaceMechanism(DpBudget(1e9, 0.5), np.random.default_rng(1))
+    agg = Aggregator(window_s=10, min_faces=1, min_seen_s=0, dp=mech, share_factor=1.3)
+    agg.start(0.0)
+    for t in (1.0, 2.0):
+        obs = tuple(TrackObservation(i, tuple(profiles[i]), 1.0, t) for i in range(5))
+        agg.observe(TrackUpdate(t, obs, ()), t)
+    window = agg.poll(10.0)
+    assert window is not None and window.expressions is not None and window.confidence is None
+    released = np.array([window.expressions[k] for k in EXPRESSIONS])
+    np.testing.assert_allclose(released, soften(profiles, 1.3).mean(axis=0), atol=1e-6)
+    assert not np.allclose(released, profiles.mean(axis=0), atol=1e-3)
