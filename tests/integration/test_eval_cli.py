@@ -227,10 +227,12 @@ def test_eval_shares_use_the_share_factor(capsys: pytest.CaptureFixture[str]) ->
 @pytest.mark.shared_data
 def test_eval_robustness_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     """Without --json the suite prints a Markdown table row per condition and level, the
-    constant-guess reference and the subtle set."""
+    constant-guess reference and the subtle set; the header names the default model's share
+    temperature factor."""
     data = str(shared_path("ferplus", "valid.npz"))
     code, out, _ = _eval(capsys, data, "--limit", "120", "--conditions", "jpeg:mild")
     assert code == 0
+    assert re.search(r", shares at \d+(\.\d+)? x the temperature, 1\d\d samples", out)
     assert "## Robustness suite (1 conditions" in out
     assert re.search(r"^\| clean \| none \|", out, re.MULTILINE)
     assert re.search(r"^\| jpeg \| mild \| 70 100 - quality \| \d+ \|", out, re.MULTILINE)

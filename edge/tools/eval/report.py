@@ -103,6 +103,11 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _share_note(factor: float | None) -> str:
+    """The share temperature factor when it softens the shares (nothing for 1 or absent)."""
+    return "" if factor in (None, 1.0) else f", shares at {factor:g} x the temperature"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """Human-readable report: headline numbers, per-class table, confusion matrix, groups."""
     o = report["overall"]
@@ -118,7 +123,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"# edge eval: {report['data']}",
         "",
         f"model `{report['model']}`, {calibration}"
-        f"{', flip TTA' if report.get('flip_tta') else ''}, {o['n']} samples",
+        f"{', flip TTA' if report.get('flip_tta') else ''}"
+        f"{_share_note(report.get('share_temperature_factor'))}, {o['n']} samples",
         "",
         "| top1 | macro_f1 | ece (15 bins) | nll | mean confidence |",
         "|---|---|---|---|---|",
