@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
+#: Probabilities are clipped here before any log: the classifier's scaling, the quality
+#: features' entropy and the share softening all use this one floor.
 LOG_CLIP = 1e-6
 
 

@@ -32,14 +32,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from edge.aggregation.shares import LOG_CLIP
 from edge.inference.models import ModelSpec, load_model
 from edge.inference.preprocess import input_lut, resize_interpolation
-from edge.inference.quality import (
-    LOG_CLIP,
-    QualityFeatures,
-    QualityTemperature,
-    temperatures,
-)
+from edge.inference.quality import QualityFeatures, QualityTemperature, temperatures
 from edge.inference.runtime import as_int
 from edge.types import EXPRESSIONS, Detection, FloatArray, ImageArray
 

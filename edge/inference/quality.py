@@ -31,11 +31,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from edge.aggregation.shares import LOG_CLIP
+
 F64 = npt.NDArray[np.float64]
 
 #: The coefficient keys of a ``temperature_quality`` table, in formula order.
 COEFFICIENTS = ("intercept", "sharpness", "contrast", "entropy")
-LOG_CLIP = 1e-6
 
 
 @dataclass(frozen=True, slots=True)

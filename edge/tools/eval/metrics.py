@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from edge.aggregation.shares import LOG_CLIP  # int8 outputs dequantize to exact zeros
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
-#: Lower clip for probabilities before taking logs (int8 outputs dequantize to exact zeros).
-LOG_CLIP = 1e-6
 
 
 @dataclass(frozen=True, slots=True)
