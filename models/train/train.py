@@ -587,6 +587,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.5,
         help="w of --teacher in the training target (0..1)",
     )
+    p.add_argument(
+        "--consistency",
+        type=float,
+        default=0.0,
+        metavar="LAMBDA",
+        help="with --robust-p: every batch carries each augmented face twice, as it is and "
+        "degraded (with probability --robust-p), and the loss is the cross-entropy of both plus "
+        "LAMBDA x the Jensen-Shannon divergence between the pair's outputs (AugMix-style "
+        "consistency; about 2x the time per epoch; 0 = off)",
+    )
     a = p.parse_args(argv)
     check_args(p, a)
     return a
@@ -602,6 +612,10 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error(f"--teacher-weight {a.teacher_weight}: use a number from 0 to 1")
     if a.widen_from is not None and (a.init_tflite is not None or a.resume is not None):
         p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
+    if not a.consistency >= 0.0:  # also NaN
+        p.error(f"--consistency {a.consistency}: use a number >= 0 (0 = off)")
+    if a.consistency > 0 and a.robust_p <= 0:
+        p.error("--consistency needs --robust-p > 0 (the degraded copy of each face)")
 
 
 PATH_ARGS = (
@@ -618,6 +632,7 @@ def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     saved.setdefault("teacher", None)  # runs started before --teacher existed
     saved.setdefault("teacher_weight", 0.5)
     saved.setdefault("robust_power", 1.0)
+    saved.setdefault("consistency", 0.0)  # runs started before --consistency existed
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -637,12 +652,17 @@ def make_resumable_dataset(
     robust_power: float = 1.0,
     first_epoch: int,
     epochs: int,
+    paired: bool = False,
 ) -> tf.data.Dataset:
     """(x, y, w) batches for epochs ``first_epoch .. epochs-1`` whose content depends only on
     (seed, epoch, step): epoch e's order is ``default_rng([seed, e]).permutation``, the TF
     augmentation uses stateless draws keyed by the global step, and the robustness degradations
     (``robust.robust_batch``) a numpy generator keyed by it too. A continued run therefore sees
-    exactly the batches the uninterrupted run would have seen."""
+    exactly the batches the uninterrupted run would have seen.
+
+    With ``paired`` (``--consistency``) a batch holds 2B faces: the B augmented faces, then the
+    same B faces degraded (``robust_p`` of them), with the targets and weights repeated; the
+    loss (:func:`paired_loss`) pairs row i with row i + B."""
     n = len(y)
     steps = n // batch_size
     order = np.concatenate(
@@ -660,18 +680,48 @@ def make_resumable_dataset(
     def load(step: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         xb = tf.cast(tf.gather(x_u8, idx), tf.float32) / 127.5 - 1.0
         xb = augment_batch(xb, aug_cfg, seed=step + seed * 1_000_000_000)
+        yb, wb = tf.gather(ys, idx), tf.gather(ws, idx)
         if robust_p > 0:
             u8 = tf.cast(tf.round((xb + 1.0) * 127.5), tf.uint8)
             u8 = tf.numpy_function(degrade, [u8, step], tf.uint8, stateful=False)
             u8 = tf.ensure_shape(u8, [batch_size, INPUT_SIZE, INPUT_SIZE, 1])
-            xb = tf.cast(u8, tf.float32) / 127.5 - 1.0
-        return xb, tf.gather(ys, idx), tf.gather(ws, idx)
+            xd = tf.cast(u8, tf.float32) / 127.5 - 1.0
+            if paired:
+                # the clean view is re-quantized like the degraded one (same input grid)
+                xc = tf.round((xb + 1.0) * 127.5) / 127.5 - 1.0
+                return tf.concat([xc, xd], 0), tf.concat([yb, yb], 0), tf.concat([wb, wb], 0)
+            xb = xd
+        return xb, yb, wb
 
     return (
         tf.data.Dataset.from_tensor_slices((step_ids, order))
         .map(load, num_parallel_calls=1)
         .prefetch(2)
     )
+
+
+def paired_loss(lam: float, label_smoothing: float = 0.0) -> Any:
+    """Per-face loss for ``--consistency``: a batch of 2B softmax outputs whose row i and row
+    i + B are two views of one face; each row gets its cross-entropy against its target plus
+    ``lam`` x the pair's Jensen-Shannon divergence (so the batch mean is mean CE + lam x mean JS).
+    """
+    eps = 1e-7
+
+    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        k = tf.cast(tf.shape(y_true)[-1], y_true.dtype)
+        y = y_true * (1.0 - label_smoothing) + label_smoothing / k
+        p = tf.clip_by_value(y_pred, eps, 1.0)
+        ce = -tf.reduce_sum(y * tf.math.log(p), axis=-1)
+        a, b = tf.split(p, 2, axis=0)
+        m = 0.5 * (a + b)
+        log_m = tf.math.log(m)
+        js = 0.5 * (
+            tf.reduce_sum(a * (tf.math.log(a) - log_m), axis=-1)
+            + tf.reduce_sum(b * (tf.math.log(b) - log_m), axis=-1)
+        )
+        return ce + lam * tf.concat([js, js], 0)
+
+    return loss
 
 
 def make_dataset(
@@ -831,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         ds = make_resumable_dataset(
             x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg,
             robust_p=a.robust_p, robust_power=a.robust_power, first_epoch=a.initial_epoch,
-            epochs=a.epochs,
+            epochs=a.epochs, paired=a.consistency > 0,
         )  # fmt: skip
     else:
         ds = make_dataset(
@@ -848,9 +898,14 @@ def main(argv: list[str] | None = None) -> int:
     elif a.initial_epoch:
         opt.build(model.trainable_variables)
         opt.iterations.assign(a.initial_epoch * steps)
+    loss: Any = (
+        paired_loss(a.consistency, a.label_smoothing)
+        if a.consistency > 0
+        else keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing)
+    )
     model.compile(
         optimizer=opt,
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing),
+        loss=loss,
         metrics=["accuracy"],
     )
     print(f"params {model.count_params()} steps/epoch {steps} epochs {a.epochs}", flush=True)
