@@ -724,6 +724,13 @@ def paired_loss(lam: float, label_smoothing: float = 0.0) -> Any:
     return loss
 
 
+def training_loss(a: argparse.Namespace) -> Any:
+    """The paired consistency loss with ``--consistency``, else label-smoothed cross-entropy."""
+    if a.consistency > 0:
+        return paired_loss(a.consistency, a.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing)
+
+
 def make_dataset(
     x: np.ndarray,
     y: np.ndarray,
@@ -898,14 +905,9 @@ def main(argv: list[str] | None = None) -> int:
     elif a.initial_epoch:
         opt.build(model.trainable_variables)
         opt.iterations.assign(a.initial_epoch * steps)
-    loss: Any = (
-        paired_loss(a.consistency, a.label_smoothing)
-        if a.consistency > 0
-        else keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing)
-    )
     model.compile(
         optimizer=opt,
-        loss=loss,
+        loss=training_loss(a),
         metrics=["accuracy"],
     )
     print(f"params {model.count_params()} steps/epoch {steps} epochs {a.epochs}", flush=True)
