@@ -597,6 +597,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "LAMBDA x the Jensen-Shannon divergence between the pair's outputs (AugMix-style "
         "consistency; about 2x the time per epoch; 0 = off)",
     )
+    p.add_argument(
+        "--consistency-anchor",
+        choices=("both", "clean"),
+        default="both",
+        help="with --consistency: both = the divergence moves both views' outputs (AugMix); "
+        "clean = it moves only the degraded view's (the clean output is held fixed there, so "
+        "consistency cannot pull clean estimates towards the degraded ones)",
+    )
     a = p.parse_args(argv)
     check_args(p, a)
     return a
@@ -633,6 +641,7 @@ def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     saved.setdefault("teacher_weight", 0.5)
     saved.setdefault("robust_power", 1.0)
     saved.setdefault("consistency", 0.0)  # runs started before --consistency existed
+    saved.setdefault("consistency_anchor", "both")
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -700,10 +709,11 @@ def make_resumable_dataset(
     )
 
 
-def paired_loss(lam: float, label_smoothing: float = 0.0) -> Any:
+def paired_loss(lam: float, label_smoothing: float = 0.0, *, anchor_clean: bool = False) -> Any:
     """Per-face loss for ``--consistency``: a batch of 2B softmax outputs whose row i and row
     i + B are two views of one face; each row gets its cross-entropy against its target plus
     ``lam`` x the pair's Jensen-Shannon divergence (so the batch mean is mean CE + lam x mean JS).
+    With ``anchor_clean`` no gradient flows through the clean view (rows < B) in that term.
     """
     eps = 1e-7
 
@@ -713,6 +723,8 @@ def paired_loss(lam: float, label_smoothing: float = 0.0) -> Any:
         p = tf.clip_by_value(y_pred, eps, 1.0)
         ce = -tf.reduce_sum(y * tf.math.log(p), axis=-1)
         a, b = tf.split(p, 2, axis=0)
+        if anchor_clean:
+            a = tf.stop_gradient(a)
         m = 0.5 * (a + b)
         log_m = tf.math.log(m)
         js = 0.5 * (
@@ -727,7 +739,8 @@ def paired_loss(lam: float, label_smoothing: float = 0.0) -> Any:
 def training_loss(a: argparse.Namespace) -> Any:
     """The paired consistency loss with ``--consistency``, else label-smoothed cross-entropy."""
     if a.consistency > 0:
-        return paired_loss(a.consistency, a.label_smoothing)
+        anchor = a.consistency_anchor == "clean"
+        return paired_loss(a.consistency, a.label_smoothing, anchor_clean=anchor)
     return keras.losses.CategoricalCrossentropy(label_smoothing=a.label_smoothing)
 
 
