@@ -28,24 +28,35 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from edge.tools.eval.conditions import FAMILIES, random_condition  # noqa: E402
+from edge.tools.eval.conditions import (  # noqa: E402
+    FAMILIES,
+    family_weights,  # noqa: F401 (train.py imports it from here)
+    random_condition,
+)
 
 SELECT_LEVELS = ("mild", "moderate")
 SELECT_SEED = 2121
 
 
 def robust_batch(
-    x_u8: np.ndarray, step: int, *, p: float, seed: int, power: float = 1.0
+    x_u8: np.ndarray,
+    step: int,
+    *,
+    p: float,
+    seed: int,
+    power: float = 1.0,
+    weights: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Degrade a ``p`` share of a (B, H, W[, 1]) uint8 batch; deterministic in (seed, step);
-    ``power`` > 1 weights the strengths towards mild (``random_condition``)."""
+    ``power`` > 1 weights the strengths towards mild, ``weights`` the families
+    (``random_condition``)."""
     rng = np.random.default_rng([seed, 21, int(step)])
     out = np.array(x_u8, dtype=np.uint8, copy=True)
     squeeze = out.ndim == 4
     for i in range(len(out)):
         if rng.random() < p:
             img = out[i, ..., 0] if squeeze else out[i]
-            deg = random_condition(np.ascontiguousarray(img), rng, power)
+            deg = random_condition(np.ascontiguousarray(img), rng, power, weights)
             if squeeze:
                 out[i, ..., 0] = deg
             else:

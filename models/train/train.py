@@ -68,7 +68,14 @@ from common import (
     vote_targets,
     write_json,
 )
-from robust import load_state, perturbed_copy, robust_batch, save_state, state_dir
+from robust import (
+    family_weights,
+    load_state,
+    perturbed_copy,
+    robust_batch,
+    save_state,
+    state_dir,
+)
 
 layers = keras.layers
 
@@ -598,6 +605,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "consistency; about 2x the time per epoch; 0 = off)",
     )
     p.add_argument(
+        "--robust-family-weights",
+        default=None,
+        metavar="NAME=W,...",
+        help="with --robust-p: relative weights of the degradation families (edge eval "
+        "--conditions names; 1 for a family not named), e.g. gaussian_blur=3,resolution=3; "
+        "default: every family equally likely",
+    )
+    p.add_argument(
         "--consistency-anchor",
         choices=("both", "clean"),
         default="both",
@@ -622,6 +637,11 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
         p.error("--widen-from replaces --init-tflite and --resume: give only one of them")
     if not a.consistency >= 0.0:  # also NaN
         p.error(f"--consistency {a.consistency}: use a number >= 0 (0 = off)")
+    if a.robust_family_weights is not None:
+        try:
+            family_weights(a.robust_family_weights)
+        except ValueError as exc:
+            p.error(f"--robust-family-weights: {exc}")
     if a.consistency > 0 and a.robust_p <= 0:
         p.error("--consistency needs --robust-p > 0 (the degraded copy of each face)")
 
@@ -642,6 +662,7 @@ def continued_args(a: argparse.Namespace) -> argparse.Namespace:
     saved.setdefault("robust_power", 1.0)
     saved.setdefault("consistency", 0.0)  # runs started before --consistency existed
     saved.setdefault("consistency_anchor", "both")
+    saved.setdefault("robust_family_weights", None)
     for k in PATH_ARGS:
         if saved.get(k) is not None:
             saved[k] = Path(saved[k])
@@ -659,6 +680,7 @@ def make_resumable_dataset(
     aug_cfg: dict[str, float],
     robust_p: float,
     robust_power: float = 1.0,
+    families: dict[str, float] | None = None,
     first_epoch: int,
     epochs: int,
     paired: bool = False,
@@ -684,7 +706,9 @@ def make_resumable_dataset(
     ws = tf.constant(sample_w.astype(np.float32))
 
     def degrade(batch: np.ndarray, step: np.int64) -> np.ndarray:
-        return robust_batch(batch, int(step), p=robust_p, seed=seed, power=robust_power)
+        return robust_batch(
+            batch, int(step), p=robust_p, seed=seed, power=robust_power, weights=families
+        )
 
     def load(step: tf.Tensor, idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         xb = tf.cast(tf.gather(x_u8, idx), tf.float32) / 127.5 - 1.0
@@ -901,7 +925,9 @@ def main(argv: list[str] | None = None) -> int:
         ds = make_resumable_dataset(
             x_tr, y_fit, cw[y_tr], batch_size=a.batch_size, seed=a.seed, aug_cfg=aug_cfg,
             robust_p=a.robust_p, robust_power=a.robust_power, first_epoch=a.initial_epoch,
-            epochs=a.epochs, paired=a.consistency > 0,
+            epochs=a.epochs, paired=a.consistency > 0, families=(
+                family_weights(a.robust_family_weights) if a.robust_family_weights else None
+            ),
         )  # fmt: skip
     else:
         ds = make_dataset(

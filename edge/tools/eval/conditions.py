@@ -17,7 +17,7 @@ The module needs only numpy and OpenCV, so ``models/train/train.py`` imports it 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import cv2
@@ -340,13 +340,55 @@ def parse_conditions(spec: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
-def random_condition(img: Gray, rng: np.random.Generator, power: float = 1.0) -> Gray:
+def random_condition(
+    img: Gray,
+    rng: np.random.Generator,
+    power: float = 1.0,
+    weights: Mapping[str, float] | None = None,
+) -> Gray:
     """Training augmentation: a random family at a strength ``none + (severe - none) * u**power``
     with ``u`` uniform in [0, 1): uniform between the ``none`` and ``severe`` levels for
-    ``power`` 1, weighted towards the mild end for ``power`` > 1."""
-    family = list(FAMILIES.values())[int(rng.integers(len(FAMILIES)))]
+    ``power`` 1, weighted towards the mild end for ``power`` > 1. ``weights`` (family name ->
+    relative weight, 1 for a family not named; see :func:`family_weights`) makes some families
+    likelier than others; without it every family is equally likely."""
+    families = list(FAMILIES.values())
+    if weights is None:  # the original draw, kept bit for bit (reproducible earlier runs)
+        family = families[int(rng.integers(len(FAMILIES)))]
+    else:
+        w = np.array([float(weights.get(name, 1.0)) for name in FAMILIES])
+        family = families[int(rng.choice(len(families), p=w / w.sum()))]
     if power == 1.0:  # the original draw, kept bit for bit (reproducible earlier runs)
         strength = rng.uniform(min(family.none, family.severe), max(family.none, family.severe))
     else:
         strength = family.none + (family.severe - family.none) * rng.uniform(0.0, 1.0) ** power
     return family.fn(img, float(strength), rng)
+
+
+def family_weights(text: str) -> dict[str, float]:
+    """Parse ``"gaussian_blur=3,resolution=2"`` into family weights for :func:`random_condition`;
+    a ValueError names the bad part and the valid family names."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if name not in FAMILIES:
+            raise ValueError(
+                f"family weights {text!r}: unknown family {name!r}; use one of "
+                f"{', '.join(FAMILIES)}"
+            )
+        try:
+            weight = float(value) if sep else float("nan")
+        except ValueError:
+            weight = float("nan")
+        if not (math.isfinite(weight) and weight >= 0.0):
+            raise ValueError(
+                f"family weights {text!r}: {part!r} needs a weight >= 0, as in {name}=2"
+            )
+        out[name] = weight
+    if not out:
+        raise ValueError(f"family weights {text!r}: empty; give NAME=WEIGHT pairs, as in noise=2")
+    if sum(out.get(name, 1.0) for name in FAMILIES) <= 0.0:
+        raise ValueError(f"family weights {text!r}: every family has weight 0")
+    return out

@@ -9,6 +9,7 @@ import pytest
 from edge.tools.eval.conditions import (
     FAMILIES,
     LEVELS,
+    family_weights,
     gaussian_blur,
     motion_blur,
     parse_conditions,
@@ -176,3 +177,29 @@ def test_power_weights_random_strengths_towards_mild() -> None:
     strength = rng.uniform(min(family.none, family.severe), max(family.none, family.severe))
     expected = family.fn(img, float(strength), rng)
     assert np.array_equal(random_condition(img, np.random.default_rng([7, 0])), expected)
+
+
+def test_family_weights_make_the_named_families_likelier() -> None:
+    """Weights change how often each family is drawn (a weight-0 family never appears and a
+    weight-5 family about five times as often as an unnamed one), and the strings that
+    ``train.py --robust-family-weights`` passes are parsed with errors that name the fix."""
+    img = _face()
+    names = list(FAMILIES)
+    weights = family_weights(f"{names[0]}=5, {names[1]}=0")
+    counts = dict.fromkeys(names, 0)
+    for s in range(2000):
+        rng = np.random.default_rng([3, s])
+        w = np.array([weights.get(n, 1.0) for n in names])
+        counts[names[int(rng.choice(len(names), p=w / w.sum()))]] += 1
+        out = random_condition(img, np.random.default_rng([3, s]), 1.0, weights)
+        assert out.shape == img.shape and out.dtype == np.uint8
+    assert counts[names[1]] == 0
+    assert 3.5 * counts[names[2]] < counts[names[0]] < 7.0 * counts[names[2]]
+    with pytest.raises(ValueError, match="unknown family 'blur'; use one of gaussian_blur"):
+        family_weights("blur=2")
+    with pytest.raises(ValueError, match="needs a weight >= 0, as in noise=2"):
+        family_weights("noise")
+    with pytest.raises(ValueError, match="needs a weight >= 0"):
+        family_weights("noise=-1")
+    with pytest.raises(ValueError, match="empty"):
+        family_weights(" , ")
