@@ -59,7 +59,6 @@ import numpy as np
 MODELS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODELS_DIR.parent
 DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fer2013"
-FERPLUS_DIR = REPO_ROOT.parent / "shared" / "data" / "ferplus"
 SEED = 1234
 FRACTION = 0.1
 
@@ -100,14 +99,10 @@ def ferplus_calibration_faces(
     majority label), their majority labels and their vote shares over the model's 7 labels
     (``vote_targets``, as ``edge eval`` maps them): the split ``export_ferplus.py`` fits on."""
     sys.path.insert(0, str(MODELS_DIR / "train"))
-    from common import ferplus_holdout, load_ferplus, vote_targets
+    from common import carved_ferplus_faces
 
-    tr = load_ferplus(FERPLUS_DIR / "train.npz")
-    targets, keep = vote_targets(tr["votes"])
-    held = ferplus_holdout(tr["images"], DATA_DIR / "train.npz", fraction, seed)
-    idx = np.flatnonzero(keep & held & (tr["majority"] >= 0))
-    votes = np.asarray(targets[idx], np.float64)
-    return [tr["images"][i] for i in idx], tr["majority"][idx], votes
+    images, majority, votes = carved_ferplus_faces(fraction, seed)
+    return list(images), majority, np.asarray(votes, np.float64)
 
 
 def perturbed_copies(

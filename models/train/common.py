@@ -217,3 +217,17 @@ def tertile_top1(
         out[name] = {"images": int(m.sum()), "top1": round(acc, 4)}
     out["gap"] = round(max(accs) - min(accs), 4)
     return out
+
+
+def carved_ferplus_faces(
+    fraction: float, seed: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The FER+ training faces held out by ``ferplus_holdout(fraction, seed)`` that the vote rule
+    keeps and that have a majority: (images, majority labels, vote shares over LABELS). No
+    training run trains on them; model choice (``soup.py``) and calibration (``calibrate.py``,
+    ``export_ferplus.py``'s temperature) use them."""
+    tr = load_ferplus(DEFAULT_FERPLUS_DIR / "train.npz")
+    targets, keep = vote_targets(tr["votes"])
+    held = ferplus_holdout(tr["images"], DEFAULT_DATA_DIR / "train.npz", fraction, seed)
+    idx = np.flatnonzero(keep & held & (tr["majority"] >= 0))
+    return tr["images"][idx], tr["majority"][idx], targets[idx]

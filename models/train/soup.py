@@ -36,26 +36,14 @@ import tensorflow as tf
 from tensorflow import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    DEFAULT_DATA_DIR,
-    DEFAULT_FERPLUS_DIR,
-    ferplus_holdout,
-    load_ferplus,
-    preprocess,
-    vote_targets,
-    write_json,
-)
+from common import carved_ferplus_faces, preprocess, write_json
 from robust import perturbed_copy
 
 
 def carved_split(fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clean x, perturbed x, majority labels) of the held-out FER+ train faces with a majority."""
-    tr = load_ferplus(DEFAULT_FERPLUS_DIR / "train.npz")
-    _, keep = vote_targets(tr["votes"])
-    held = ferplus_holdout(tr["images"], DEFAULT_DATA_DIR / "train.npz", fraction, seed)
-    idx = np.flatnonzero(keep & held & (tr["majority"] >= 0))
-    images = tr["images"][idx]
-    return preprocess(images), preprocess(perturbed_copy(images)[0]), tr["majority"][idx]
+    """(clean x, perturbed x, majority labels) of the carved split (``carved_ferplus_faces``)."""
+    images, majority, _ = carved_ferplus_faces(fraction, seed)
+    return preprocess(images), preprocess(perturbed_copy(images)[0]), majority
 
 
 def score(

@@ -642,6 +642,8 @@ def check_args(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
             family_weights(a.robust_family_weights)
         except ValueError as exc:
             p.error(f"--robust-family-weights: {exc}")
+    if a.consistency_anchor != "both" and not a.consistency > 0:
+        p.error("--consistency-anchor needs --consistency LAMBDA > 0: add it or drop the anchor")
     if a.consistency > 0 and a.robust_p <= 0:
         p.error("--consistency needs --robust-p > 0 (the degraded copy of each face)")
 

@@ -31,7 +31,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-
 @dataclass(frozen=True, slots=True)
 class ClassScores:
     """Per-class results; ``None`` where the value is undefined (see module docstring)."""
