@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--valid", type=Path, default=DEFAULT_FERPLUS_DIR / "valid.npz")
     ap.add_argument("--out", type=Path, required=True, help="where the twin-free .npz goes")
     a = ap.parse_args(argv)
+    for flag, path in (("--train", a.train), ("--valid", a.valid)):
+        if not path.is_file():
+            ap.error(f"{flag} {path}: no such file (the FER+ .npz files of ../shared/data/ferplus)")
     with np.load(a.train, allow_pickle=False) as f:
         train_images = np.asarray(f["images"], dtype=np.uint8)
     with np.load(a.valid, allow_pickle=False) as f:
