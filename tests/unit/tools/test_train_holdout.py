@@ -10,8 +10,6 @@ import pytest
 
 from tests.scriptmodule import load_script
 
-LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-
 
 def _common() -> ModuleType:
     return load_script("models/train/common.py", "edge_train_common")
@@ -31,7 +29,9 @@ def _fer2013(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, int]:
     copy = next(j for j in range(24, 28) if in_val[j] != in_val[0])
     images[copy] = images[0]
     path = tmp_path / "train.npz"
-    np.savez(path, images=images, labels=labels.astype(np.int8), label_names=np.array(LABELS))
+    np.savez(
+        path, images=images, labels=labels.astype(np.int8), label_names=np.array(common.LABELS)
+    )
     return path, images, in_val, copy
 
 
